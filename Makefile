@@ -1,0 +1,54 @@
+# pushlab: one command to run the main job, one to run the tests.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/pushlab
+PKGS := ./...
+export CGO_ENABLED := 1
+
+.PHONY: all deps build run server test unit race vet fmt bench fuzz image clean
+
+all: build
+
+# deps installs the system libraries pushlab links against (Debian; run as root).
+deps:
+	@if ! pkg-config --exists libzmq 2>/dev/null; then \
+		echo "installing libzmq3-dev and pkg-config"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzmq3-dev pkg-config >/dev/null; \
+	fi
+	@command -v go >/dev/null || { echo "Go 1.26 or newer is needed (https://go.dev/dl)"; exit 1; }
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/pushlab
+
+# run: set up, then the main job.
+run: build
+	./$(BIN) server --data-dir ./pushlab-data
+
+# test: set up, then every test (unit, end-to-end over loopback sockets, conformance).
+test: deps vet
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+vet: deps
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files -o --exclude-standard '*.go' 2>/dev/null)); \
+		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go'; git ls-files -o --exclude-standard '*.go')
+
+# bench: the speed and memory targets (numbers go to docs/benchmarks.md).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+
+# fuzz: a short run of every fuzz target.
+fuzz: deps
+	@for f in $$($(GO) test -list '^Fuzz' ./internal/wire/ | grep ^Fuzz); do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 30s ./internal/wire/ || exit 1; done
+
+# image: the reference server as a container image built from nothing (no base image is pulled).
+IMAGE ?= pushlab:dev
+image: build
+	deploy/image/build.sh $(BIN) $(IMAGE)
+
+clean:
+	rm -rf bin pushlab-data pushlab-reports
