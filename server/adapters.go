@@ -68,9 +68,10 @@ func (h *engineHandler) HandleNode(in broker.Inbound) {
 // brokerRelay lets the engine send before the broker exists (the broker needs the engine as its
 // handler, the engine needs the broker as its sender).
 type brokerRelay struct {
-	mu  sync.RWMutex
-	b   *broker.Broker
-	log *slog.Logger
+	mu     sync.RWMutex
+	b      *broker.Broker
+	server string // the server name commits carry
+	log    *slog.Logger
 }
 
 func (r *brokerRelay) set(b *broker.Broker) {
@@ -86,7 +87,7 @@ func (r *brokerRelay) Send(org, node string, m engine.Outbound) {
 	if b == nil {
 		return
 	}
-	if err := b.Send(org, node, outboundMessage(m)); err != nil && r.log != nil {
+	if err := b.Send(org, node, int64(m.Sequence), outboundMessage(m, r.server)); err != nil && r.log != nil {
 		r.log.Debug("send to node", "org", org, "node", node, "type", m.Type, "err", err)
 	}
 }

@@ -113,8 +113,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		OrgFeedExpiration: cfg.OrgFeedExpiration,
 		KeepAlive:         cfg.KeepAlive,
 		WaitComplete:      cfg.WaitCompleteTime,
+		Summary: func(ctx context.Context, id string) (*store.Job, error) {
+			j, err := st.GetJob(ctx, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, nil
+			}
+			return j, err
+		},
+		Log: log,
 	})
-	relay := &brokerRelay{}
+	relay := &brokerRelay{server: s.cfg.AdvertiseHost, log: log}
 	s.engine = engine.New(engine.Config{
 		HeartbeatInterval:          cfg.HeartbeatInterval,
 		VotingTimeout:              cfg.VotingTimeout,
@@ -137,7 +145,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		MaxBodySize:       cfg.MaxMessageBody,
 		MaxSkew:           cfg.MaxTimeSkew,
 		ZAPWindow:         cfg.ZAPWindow,
-	}, s.sessions, &engineHandler{eng: s.engine})
+		Log:               log,
+	}, &brokerKeys{sessions: s.sessions, dir: s.dir, guids: map[string]string{}}, &engineHandler{eng: s.engine})
 	if err != nil {
 		return nil, fmt.Errorf("ZeroMQ: %w", err)
 	}
@@ -287,6 +296,9 @@ func (s *Server) Banner() string {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		if s.feeds != nil {
+			s.feeds.Close()
+		}
 		if s.http != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			if err := s.http.Shutdown(ctx); err != nil {

@@ -1,0 +1,2 @@
+// Package sse reads server-sent event streams as Push Jobs feeds write them.
+package sse
