@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pushlab/pushlab/internal/chefauth"
+	"github.com/pushlab/pushlab/internal/ejson"
 	"github.com/pushlab/pushlab/server/jobview"
 	"github.com/pushlab/pushlab/server/store"
 )
@@ -444,10 +446,10 @@ func (a *API) serveConfig(w http.ResponseWriter, r *http.Request, req *request) 
 	cfg := []kv{
 		{"type", "config"},
 		{"host", host},
-		{"push_jobs", map[string]any{"heartbeat": orderedObject([]kv{
+		{"push_jobs", map[string]any{"heartbeat": object([]kv{
 			{"out_addr", fmt.Sprintf("tcp://%s:%d", host, a.cfg.HeartbeatPort)},
 			{"command_addr", fmt.Sprintf("tcp://%s:%d", host, a.cfg.CommandPort)},
-			{"interval", floatSeconds(interval)},
+			{"interval", ejson.Float(interval)},
 			{"offline_threshold", 3},
 			{"online_threshold", 2},
 		})}},
@@ -459,7 +461,7 @@ func (a *API) serveConfig(w http.ResponseWriter, r *http.Request, req *request) 
 		cfg = append(cfg, kv{"curve_public_key", a.zmq.CurvePublicKey()})
 	}
 	cfg = append(cfg,
-		kv{"encoded_session_key", orderedObject([]kv{{"method", "hmac_sha256"}, {"key", base64.StdEncoding.EncodeToString(enc)}})},
+		kv{"encoded_session_key", object([]kv{{"method", "hmac_sha256"}, {"key", base64.StdEncoding.EncodeToString(enc)}})},
 		kv{"lifetime", int64(a.cfg.ConfigLifetime / time.Second)},
 		kv{"max_message_skew", int64(a.cfg.MaxMessageSkew / time.Second)},
 		kv{"max_body_size", a.cfg.MaxMessageBody},
@@ -600,16 +602,16 @@ func (a *API) nodeStates(w http.ResponseWriter, r *http.Request, req *request) {
 	if !negotiate(w, r, "application/json") {
 		return
 	}
-	var b strings.Builder
+	var b bytes.Buffer
 	b.WriteByte('[')
 	for i, n := range a.eng.NodeStates(req.org) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.Write(encodeOrdered([]kv{{"node_name", n.Name}, {"availability", availability(n.Available)}}))
+		object([]kv{{"node_name", n.Name}, {"availability", availability(n.Available)}}).AppendTo(&b)
 	}
 	b.WriteByte(']')
-	writeRaw(w, http.StatusOK, "application/json", []byte(b.String()))
+	writeRaw(w, http.StatusOK, "application/json", b.Bytes())
 }
 
 func (a *API) nodeState(w http.ResponseWriter, r *http.Request, req *request) {

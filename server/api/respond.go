@@ -1,12 +1,11 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"strconv"
 
 	"github.com/pushlab/pushlab/internal/chefauth"
+	"github.com/pushlab/pushlab/internal/ejson"
 )
 
 // kv is one key of an ordered JSON object: the real server's key order, kept for byte-level
@@ -16,40 +15,13 @@ type kv struct {
 	v any
 }
 
-// orderedObject marshals as a JSON object with keys in the given order.
-type orderedObject []kv
-
-func (o orderedObject) MarshalJSON() ([]byte, error) { return encodeOrdered(o), nil }
-
-func encodeOrdered(fields []kv) []byte {
-	var b bytes.Buffer
-	b.WriteByte('{')
+// object turns fields into an ordered JSON object.
+func object(fields []kv) ejson.Object {
+	o := make(ejson.Object, len(fields))
 	for i, f := range fields {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(f.k)
-		b.Write(k)
-		b.WriteByte(':')
-		v, err := json.Marshal(f.v)
-		if err != nil {
-			v = []byte("null")
-		}
-		b.Write(v)
+		o[i] = ejson.Field{Key: f.k, Value: f.v}
 	}
-	b.WriteByte('}')
-	return b.Bytes()
-}
-
-// floatSeconds renders seconds as the real server does (an Erlang float: 10.0, 0.25).
-type floatSeconds float64
-
-func (f floatSeconds) MarshalJSON() ([]byte, error) {
-	s := strconv.FormatFloat(float64(f), 'f', -1, 64)
-	if !bytes.ContainsAny([]byte(s), ".eE") {
-		s += ".0"
-	}
-	return []byte(s), nil
+	return o
 }
 
 func writeRaw(w http.ResponseWriter, status int, contentType string, body []byte) {
@@ -60,7 +32,7 @@ func writeRaw(w http.ResponseWriter, status int, contentType string, body []byte
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := ejson.Marshal(v)
 	if err != nil {
 		b = []byte(`{"error":["internal service error"]}`)
 		status = http.StatusInternalServerError
@@ -69,7 +41,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeJSONOrdered(w http.ResponseWriter, status int, fields []kv) {
-	writeRaw(w, status, "application/json", encodeOrdered(fields))
+	b, _ := ejson.Marshal(object(fields))
+	writeRaw(w, status, "application/json", b)
 }
 
 // writeErrors writes the authentication/authorization error shape: {"error": [msg]}.

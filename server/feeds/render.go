@@ -2,10 +2,10 @@ package feeds
 
 import (
 	"bytes"
-	"encoding/json"
 	"strconv"
 	"time"
 
+	"github.com/pushlab/pushlab/internal/ejson"
 	"github.com/pushlab/pushlab/server/engine"
 )
 
@@ -32,15 +32,7 @@ func render(name, id string, ts time.Time, fields []kv) []byte {
 	b.WriteString(FormatTime(ts))
 	b.WriteByte('"')
 	for _, f := range fields {
-		b.WriteByte(',')
-		k, _ := json.Marshal(f.k)
-		b.Write(k)
-		b.WriteByte(':')
-		v, err := json.Marshal(f.v)
-		if err != nil {
-			v = []byte("null")
-		}
-		b.Write(v)
+		ejson.AppendField(&b, f.k, f.v)
 	}
 	b.WriteByte('}')
 	return b.Bytes()

@@ -3,10 +3,10 @@ package jobview
 
 import (
 	"bytes"
-	"encoding/json"
 	"sort"
 	"time"
 
+	"github.com/pushlab/pushlab/internal/ejson"
 	"github.com/pushlab/pushlab/server/store"
 )
 
@@ -87,21 +87,10 @@ func NodesByStatus(nodes map[string]string) map[string][]string {
 }
 
 func encode(fs []field) []byte {
-	var b bytes.Buffer
-	b.WriteByte('{')
+	o := make(ejson.Object, len(fs))
 	for i, f := range fs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(f.key)
-		b.Write(k)
-		b.WriteByte(':')
-		v, err := json.Marshal(f.val)
-		if err != nil {
-			v = []byte("null")
-		}
-		b.Write(v)
+		o[i] = ejson.Field{Key: f.key, Value: f.val}
 	}
-	b.WriteByte('}')
-	return b.Bytes()
+	b, _ := o.MarshalJSON()
+	return b
 }
