@@ -135,21 +135,7 @@ func (e *nodeEnv) job(t *testing.T, alias map[string]string, command string, quo
 
 func (e *nodeEnv) feed(t *testing.T, id string) <-chan sse.Event {
 	t.Helper()
-	path := e.pushy("/job_status_feed/" + id)
-	req, _ := http.NewRequest("GET", e.srv.URL()+path, nil)
-	req.Header.Set("Accept", "text/event-stream")
-	if err := (&chefauth.Signer{UserID: "admin", Key: e.srv.Admin, Version: "1.1"}).Sign(req, nil); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != 200 {
-		t.Fatalf("feed: %d", resp.StatusCode)
-	}
-	return sse.Stream(resp.Body)
+	return e.openStream(t, e.pushy("/job_status_feed/"+id), "")
 }
 
 // jobState is GET /jobs/ID: the job status and each node's status.

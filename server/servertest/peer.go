@@ -129,6 +129,22 @@ func DialPeer(t testing.TB, baseURL, org, node string, key *rsa.PrivateKey) *Pee
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dial(t, cfg, sk, org, node, pub, sec)
+}
+
+// DialPeerWithConfig connects a peer with a config and session key obtained elsewhere and a
+// CURVE key pair of its own that no config request admitted: the server must refuse it.
+func DialPeerWithConfig(t testing.TB, cfg *NodeConfig, sessionKey []byte, node, org string) *Peer {
+	t.Helper()
+	pub, sec, err := zmq.NewCurveKeypair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dial(t, cfg, sessionKey, org, node, pub, sec)
+}
+
+func dial(t testing.TB, cfg *NodeConfig, sk []byte, org, node, pub, sec string) *Peer {
+	t.Helper()
 	p := &Peer{Node: node, Org: org, Config: cfg, IncarnationID: newID(), t: t, sessionKey: sk,
 		pub: pub, sec: sec, out: make(chan []byte, 64), inbox: make(chan wire.ServerMessage, 256),
 		ctl: make(chan func(*peerLoop), 8), done: make(chan struct{}), jobState: "idle"}
