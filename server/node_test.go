@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pushlab/pushlab/internal/chefauth"
+	"github.com/pushlab/pushlab/internal/scripted"
 	"github.com/pushlab/pushlab/internal/sse"
 	"github.com/pushlab/pushlab/internal/wire"
 	"github.com/pushlab/pushlab/server/servertest"
@@ -114,7 +115,7 @@ func TestCURVEKeyNotAdmittedCannotConnect(t *testing.T) {
 	e := newNodeEnv(t)
 	p := e.node(t, "admitted")
 	// A stranger reuses p's config and session key but its own CURVE key pair.
-	stranger := servertest.DialPeerWithConfig(t, p.Config, p.SessionKey(), p.Node, p.Org)
+	stranger := scripted.DialPeerWithConfig(t, p.Config, p.SessionKey(), p.Node, p.Org)
 	stranger.Send(wire.TypeHeartbeat, "")
 	if m, ok := stranger.Next(1500 * time.Millisecond); ok {
 		t.Fatalf("an unadmitted CURVE key got %v", m)
@@ -131,14 +132,14 @@ func TestOutputCapture(t *testing.T) {
 	}
 	var j struct{ ID string }
 	_ = json.Unmarshal(resp, &j)
-	for _, p := range []*servertest.Peer{a, b} {
+	for _, p := range []*scripted.Peer{a, b} {
 		c := expect(t, p, wire.TypeCommit).(wire.Commit)
 		if !c.Capture || c.Command != "echo" || c.JobID != j.ID {
 			t.Fatalf("commit %+v", c)
 		}
 		p.Send(wire.TypeAckCommit, j.ID)
 	}
-	for _, p := range []*servertest.Peer{a, b} {
+	for _, p := range []*scripted.Peer{a, b} {
 		expect(t, p, wire.TypeRun)
 		p.Send(wire.TypeAckRun, j.ID)
 	}
@@ -247,7 +248,7 @@ func TestServerRestartMidJob(t *testing.T) {
 	if status, _ := e2.jobState(t, id); status != "crashed" {
 		t.Fatalf("job after restart: %s", status)
 	}
-	p := servertest.DialPeer(t, srv2.URL(), srv2.Org(), a.Node, e.key)
+	p := scripted.DialPeer(t, srv2.URL(), srv2.Org(), a.Node, e.key)
 	p.SetJob("running", id)
 	p.Heartbeat(50 * time.Millisecond)
 	if m, ok := p.Next(5 * time.Second); !ok || m.MessageType() != wire.TypeAbort {

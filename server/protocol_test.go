@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pushlab/pushlab/internal/chefauth"
+	"github.com/pushlab/pushlab/internal/scripted"
 	"github.com/pushlab/pushlab/internal/sse"
 	"github.com/pushlab/pushlab/internal/wire"
 	"github.com/pushlab/pushlab/server/servertest"
@@ -79,7 +80,7 @@ func signedRequest(t *testing.T, base, user string, key *rsa.PrivateKey, method,
 func (e *nodeEnv) pushy(p string) string { return "/organizations/" + e.srv.Org() + "/pushy" + p }
 
 // node registers a client and connects a peer that heartbeats and has left rehab (available).
-func (e *nodeEnv) node(t *testing.T, prefix string) *servertest.Peer {
+func (e *nodeEnv) node(t *testing.T, prefix string) *scripted.Peer {
 	t.Helper()
 	e.mu.Lock()
 	e.n++
@@ -89,7 +90,7 @@ func (e *nodeEnv) node(t *testing.T, prefix string) *servertest.Peer {
 	if code, b := signedRequest(t, e.srv.URL(), "pivotal", e.srv.Pivotal, "POST", "/organizations/"+e.srv.Org()+"/clients", body); code != 201 {
 		t.Fatalf("registering %s: %d %s", name, code, b)
 	}
-	p := servertest.DialPeer(t, e.srv.URL(), e.srv.Org(), name, e.key)
+	p := scripted.DialPeer(t, e.srv.URL(), e.srv.Org(), name, e.key)
 	p.Heartbeat(50 * time.Millisecond)
 	if m, ok := p.Next(5 * time.Second); !ok || m.MessageType() != wire.TypeAbort {
 		t.Fatalf("%s: a new node FSM must send abort first, got %v", name, m)
@@ -117,7 +118,7 @@ func (e *nodeEnv) waitAvailable(t *testing.T, node, want string) {
 }
 
 // job starts a job as admin and opens its feed at once.
-func (e *nodeEnv) job(t *testing.T, alias map[string]string, command string, quorum, timeout int, nodes ...*servertest.Peer) (string, *feedLog) {
+func (e *nodeEnv) job(t *testing.T, alias map[string]string, command string, quorum, timeout int, nodes ...*scripted.Peer) (string, *feedLog) {
 	t.Helper()
 	names := make([]string, len(nodes))
 	for i, n := range nodes {
@@ -178,7 +179,7 @@ func (e *nodeEnv) waitNode(t *testing.T, id, node, want string) {
 }
 
 // expect reads the next message of the peer that is not an abort or ack and checks its type.
-func expect(t *testing.T, p *servertest.Peer, typ string) wire.ServerMessage {
+func expect(t *testing.T, p *scripted.Peer, typ string) wire.ServerMessage {
 	t.Helper()
 	m, ok := p.Next(5*time.Second, wire.TypeAbort, wire.TypeAck)
 	if !ok {
@@ -250,7 +251,7 @@ func (f *feedLog) drain() []string { return f.read(-1) }
 
 // down makes the server see the peer as down at once: a heartbeat with a new incarnation id
 // stops its node FSM (protocol.md §4.5), as a restarted client does.
-func down(p *servertest.Peer) {
+func down(p *scripted.Peer) {
 	p.IncarnationID = "restarted-" + p.IncarnationID
 	p.Send(wire.TypeHeartbeat, "")
 }
@@ -268,12 +269,12 @@ func TestVotingTable(t *testing.T) {
 	e := newNodeEnv(t)
 	type row struct {
 		name   string
-		act    func(t *testing.T, a *servertest.Peer, job string)
+		act    func(t *testing.T, a *scripted.Peer, job string)
 		status string   // A's status before B votes
 		events []string // A's part of the feed (after start, before B's vote)
 	}
-	send := func(steps ...string) func(t *testing.T, a *servertest.Peer, job string) {
-		return func(t *testing.T, a *servertest.Peer, job string) {
+	send := func(steps ...string) func(t *testing.T, a *scripted.Peer, job string) {
+		return func(t *testing.T, a *scripted.Peer, job string) {
 			for _, s := range steps {
 				if s == "down" {
 					down(a)
@@ -440,12 +441,12 @@ func TestTerminalNodeMessagesWhileRunning(t *testing.T) {
 			a, b := e.node(t, "term-a"), e.node(t, "term-b")
 			alias := map[string]string{a.Node: "A", b.Node: "B"}
 			id, feed := e.job(t, alias, "chef-client", 2, 60, a, b)
-			for i, p := range []*servertest.Peer{a, b} {
+			for i, p := range []*scripted.Peer{a, b} {
 				expect(t, p, wire.TypeCommit)
 				p.Send(wire.TypeAckCommit, id)
 				feed.read(2 + i)
 			}
-			for i, p := range []*servertest.Peer{a, b} {
+			for i, p := range []*scripted.Peer{a, b} {
 				expect(t, p, wire.TypeRun)
 				p.Send(wire.TypeAckRun, id)
 				feed.read(5 + i)
@@ -480,12 +481,12 @@ func TestRunTimeout(t *testing.T) {
 	a, b, c := e.node(t, "slow"), e.node(t, "silent-run"), e.node(t, "quick")
 	alias := map[string]string{a.Node: "A", b.Node: "B", c.Node: "C"}
 	id, feed := e.job(t, alias, "sleep 100", 3, 1, a, b, c)
-	for i, p := range []*servertest.Peer{a, b, c} {
+	for i, p := range []*scripted.Peer{a, b, c} {
 		expect(t, p, wire.TypeCommit)
 		p.Send(wire.TypeAckCommit, id)
 		feed.read(2 + i)
 	}
-	for _, p := range []*servertest.Peer{a, b, c} {
+	for _, p := range []*scripted.Peer{a, b, c} {
 		expect(t, p, wire.TypeRun)
 	}
 	a.Send(wire.TypeAckRun, id)
@@ -500,7 +501,7 @@ func TestRunTimeout(t *testing.T) {
 	if status != "timed_out" || nodes[a.Node] != "timed_out" || nodes[b.Node] != "timed_out" || nodes[c.Node] != "succeeded" {
 		t.Fatalf("job %s nodes %v", status, nodes)
 	}
-	for _, p := range []*servertest.Peer{a, b} {
+	for _, p := range []*scripted.Peer{a, b} {
 		if m, ok := p.Next(5*time.Second, wire.TypeAck); !ok || m.MessageType() != wire.TypeAbort {
 			t.Fatalf("%s: a timed-out node must be aborted, got %v", p.Node, m)
 		}

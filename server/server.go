@@ -315,6 +315,11 @@ func (s *Server) Close() error {
 		if s.engine != nil {
 			s.engine.Close()
 		}
+		if s.dir != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			errs = append(errs, s.dir.Flush(ctx))
+			cancel()
+		}
 		if s.store != nil {
 			errs = append(errs, s.store.Close())
 		}
