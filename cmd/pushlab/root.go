@@ -12,5 +12,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServerCommand(), newAPICommand())
+	root.AddCommand(newValidateCommand())
+	root.AddCommand(newJobCommand(), newNodeCommand())
 	return root
 }

@@ -39,5 +39,5 @@ EXPOSE 10000 10002 10003
 ENTRYPOINT ["/usr/local/bin/pushlab"]
 CMD ["server", "--data-dir", "/data", "--listen", "0.0.0.0:10003", "--zmq-listen", "*"]
 DOCKERFILE
-docker build -q -t "$tag" "$ctx" >/dev/null
+DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >/dev/null 2>&1 || { DOCKER_BUILDKIT=0 docker build -t "$tag" "$ctx" >&2; exit 1; }
 echo "$tag"
