@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,16 +10,50 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/pushlab/pushlab/internal/chefauth"
+	"github.com/pushlab/pushlab/internal/pushyclient"
 )
 
-type apiFlags struct {
+// connFlags are the connection flags of every command that talks to a server.
+type connFlags struct {
 	server  string
 	org     string
 	user    string
 	keyFile string
 	version string
+}
+
+func (c *connFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&c.server, "server", "http://127.0.0.1:10003", "base URL of the server")
+	fl.StringVar(&c.org, "org", "pushlab", "organization (relative paths go under /organizations/ORG)")
+	fl.StringVar(&c.user, "user", "admin", "user or client name to sign as")
+	fl.StringVar(&c.keyFile, "key", "./pushlab-data/keys/admin.pem", "private key (PEM) of --user")
+	fl.StringVar(&c.version, "sign-version", "1.1", "Chef signing protocol version: 1.0, 1.1 or 1.3")
+}
+
+// client reads the key and returns a client signing as --user.
+func (c *connFlags) client() (*pushyclient.Client, error) {
+	switch c.version {
+	case "1.0", "1.1", "1.3":
+	default:
+		return nil, fmt.Errorf("--sign-version must be 1.0, 1.1 or 1.3, not %q", c.version)
+	}
+	pem, err := os.ReadFile(c.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the key of %s: %w", c.user, err)
+	}
+	key, err := chefauth.ParsePrivateKeyPEM(pem)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.keyFile, err)
+	}
+	signer := &chefauth.Signer{UserID: c.user, Key: key, Version: c.version}
+	return pushyclient.New(c.server, c.org, signer), nil
+}
+
+type apiFlags struct {
+	conn    connFlags
 	accept  string
 	headers []string
 }
@@ -41,11 +75,7 @@ organization (pushy/jobs becomes /organizations/ORG/pushy/jobs). BODY is a liter
 		RunE: func(cmd *cobra.Command, args []string) error { return runAPI(cmd, f, args) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.server, "server", "http://127.0.0.1:10003", "base URL of the server")
-	fl.StringVar(&f.org, "org", "pushlab", "organization for relative paths")
-	fl.StringVar(&f.user, "user", "admin", "user or client name to sign as")
-	fl.StringVar(&f.keyFile, "key", "./pushlab-data/keys/admin.pem", "private key (PEM) of --user")
-	fl.StringVar(&f.version, "sign-version", "1.1", "Chef signing protocol version: 1.0, 1.1 or 1.3")
+	f.conn.register(fl)
 	fl.StringVar(&f.accept, "accept", "", "Accept header (default: application/json, or text/event-stream for feeds)")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "extra header, 'Name: value' (repeatable)")
 	return cmd
@@ -53,10 +83,6 @@ organization (pushy/jobs becomes /organizations/ORG/pushy/jobs). BODY is a liter
 
 func runAPI(cmd *cobra.Command, f *apiFlags, args []string) error {
 	method := strings.ToUpper(args[0])
-	path := args[1]
-	if !strings.HasPrefix(path, "/") {
-		path = "/organizations/" + f.org + "/" + path
-	}
 	var body []byte
 	if len(args) == 3 {
 		var err error
@@ -72,54 +98,29 @@ func runAPI(cmd *cobra.Command, f *apiFlags, args []string) error {
 			return fmt.Errorf("reading the body: %w", err)
 		}
 	}
-	pem, err := os.ReadFile(f.keyFile)
-	if err != nil {
-		return fmt.Errorf("reading the key of %s: %w", f.user, err)
-	}
-	key, err := chefauth.ParsePrivateKeyPEM(pem)
-	if err != nil {
-		return fmt.Errorf("%s: %w", f.keyFile, err)
-	}
-	switch f.version {
-	case "1.0", "1.1", "1.3":
-	default:
-		return fmt.Errorf("--sign-version must be 1.0, 1.1 or 1.3, not %q", f.version)
-	}
-	signer := &chefauth.Signer{UserID: f.user, Key: key, Version: f.version}
-	base := strings.TrimRight(f.server, "/")
-	req, err := http.NewRequestWithContext(cmd.Context(), method, base+path, bytes.NewReader(body))
+	c, err := f.conn.client()
 	if err != nil {
 		return err
 	}
-	accept := f.accept
-	if accept == "" {
-		accept = "application/json"
-		if strings.Contains(path, "status_feed") {
-			accept = "text/event-stream"
-		} else if strings.Contains(path, "/output/") {
-			accept = "application/octet-stream"
-		}
+	path := c.Path(args[1])
+	header := http.Header{}
+	if f.accept != "" {
+		header.Set("Accept", f.accept)
 	}
-	req.Header.Set("Accept", accept)
-	if len(body) > 0 {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("X-Chef-Version", "15.10.12")
 	for _, h := range f.headers {
 		name, value, ok := strings.Cut(h, ":")
 		if !ok {
 			return fmt.Errorf("--header %q: want 'Name: value'", h)
 		}
-		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+		header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
-	if err := signer.Sign(req, body); err != nil {
-		return err
+	ctx := cmd.Context()
+	if !strings.Contains(path, "status_feed") && header.Get("Accept") != "text/event-stream" {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
 	}
-	client := &http.Client{Timeout: 0}
-	if accept != "text/event-stream" {
-		client.Timeout = 60 * time.Second
-	}
-	resp, err := client.Do(req)
+	resp, err := c.Do(ctx, method, path, body, header)
 	if err != nil {
 		return err
 	}

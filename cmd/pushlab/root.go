@@ -14,5 +14,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newServerCommand(), newAPICommand())
 	root.AddCommand(newValidateCommand())
 	root.AddCommand(newJobCommand(), newNodeCommand())
+	root.AddCommand(newFleetCommand())
 	return root
 }
