@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/pushlab/pushlab/server/mutant"
 )
 
 // Config is everything the reference server can be told. The zero value is not usable: start
@@ -39,6 +41,9 @@ type Config struct {
 	ValidateClientNodeName bool // a client may fetch only its own config (true)
 
 	Log *slog.Logger
+	// Mutants are deliberate faults (package mutant) that prove the conformance suite catches
+	// them. Never set them in normal use.
+	Mutants []string
 }
 
 // DefaultConfig returns the production defaults of opscode-pushy-server 3.0 (omnibus attributes).
@@ -71,6 +76,9 @@ func DefaultConfig() Config {
 // Validate reports every problem with the configuration at once.
 func (c *Config) Validate() error {
 	var errs []error
+	if _, err := mutant.Parse(c.Mutants); err != nil {
+		errs = append(errs, err)
+	}
 	positive := func(name string, d time.Duration) {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))

@@ -23,6 +23,7 @@ import (
 	"github.com/pushlab/pushlab/server/engine"
 	"github.com/pushlab/pushlab/server/feeds"
 	"github.com/pushlab/pushlab/server/identity"
+	"github.com/pushlab/pushlab/server/mutant"
 	"github.com/pushlab/pushlab/server/store"
 )
 
@@ -61,6 +62,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	mutants, _ := mutant.Parse(cfg.Mutants) // checked by Validate
+	if len(mutants) > 0 {
+		log.Warn("starting with deliberate faults (mutants)", "mutants", cfg.Mutants)
 	}
 	s := &Server{cfg: cfg, log: log, incarnation: uuid.NewString(), serveFinished: make(chan struct{})}
 	ok := false
@@ -120,7 +125,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			}
 			return j, err
 		},
-		Log: log,
+		Log:     log,
+		Mutants: mutants,
 	})
 	relay := &brokerRelay{server: s.cfg.AdvertiseHost, log: log}
 	s.engine = engine.New(engine.Config{
@@ -131,6 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		DecayWindow:                cfg.DecayWindow,
 		DownThreshold:              cfg.DownThreshold,
 		DetectOfflineNodesInterval: cfg.DetectOfflineNodesInterval,
+		Mutants:                    mutants,
 	}, relay, &persister{st: st, log: log}, s.feeds)
 
 	s.broker, err = broker.New(broker.Config{
@@ -166,6 +173,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		CurveDisabled:          cfg.CurveDisabled,
 		ValidateClientNodeName: cfg.ValidateClientNodeName,
 		Log:                    log,
+		Mutants:                mutants,
 	}, directoryAdapter{s.dir}, st, engineAdapter{s.engine}, s.feeds, s.broker, s.sessions)
 	chefAPI := s.dir.Handler()
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -63,6 +63,8 @@ knife.rb snippet. Later starts reuse them. Unfinished jobs of an earlier run bec
 	fl.IntVar(&cfg.DetectOfflineNodesInterval, "detect-offline-interval", cfg.DetectOfflineNodesInterval, "liveness scan period (intervals)")
 	fl.IntVar(&cfg.MaxMessageBody, "max-message-body", cfg.MaxMessageBody, "largest ZeroMQ message body accepted")
 	fl.BoolVar(&cfg.CurveDisabled, "disable-curve", cfg.CurveDisabled, "no CURVE encryption on the command channel (no ccpk needed)")
+	fl.StringSliceVar(&cfg.Mutants, "mutant", nil, "start with deliberate faults, to prove a test suite catches them (see package server/mutant)")
+	_ = fl.MarkHidden("mutant")
 	fl.BoolVar(&cfg.ValidateClientNodeName, "validate-client-node-name", cfg.ValidateClientNodeName, "a client may fetch only its own config")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd

@@ -21,6 +21,7 @@ import (
 	"github.com/pushlab/pushlab/internal/chefauth"
 	"github.com/pushlab/pushlab/internal/ejson"
 	"github.com/pushlab/pushlab/server/jobview"
+	"github.com/pushlab/pushlab/server/mutant"
 	"github.com/pushlab/pushlab/server/store"
 )
 
@@ -106,6 +107,16 @@ type Config struct {
 	ValidateClientNodeName bool
 	Now                    func() time.Time
 	Log                    *slog.Logger
+	// Mutants are deliberate faults for proving the conformance suite (never set in normal use).
+	Mutants mutant.Set
+}
+
+// validationMessage is the job validation error as the real server words it.
+func (a *API) validationMessage(err error) string {
+	if a.cfg.Mutants.Has(mutant.Wrong400Message) {
+		return "invalid job: " + err.Error()
+	}
+	return err.Error()
 }
 
 // API is the http.Handler of the Push Jobs REST API.
@@ -267,7 +278,7 @@ func (a *API) malformed(w http.ResponseWriter, r *http.Request, req *request) bo
 	}
 	if req.kind == "jobs" && r.Method == http.MethodPost {
 		if _, err := ParseJobSpec(req.body); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": a.validationMessage(err)})
 			return false
 		}
 	}
@@ -327,7 +338,7 @@ func (a *API) authorized(w http.ResponseWriter, r *http.Request, req *request) b
 		return false
 	}
 	for _, k := range p.Keys {
-		if parsed.Verify(r.Method, r.URL.Path, req.body, []*rsa.PublicKey{k}) {
+		if parsed.Verify(r.Method, r.URL.Path, req.body, []*rsa.PublicKey{k}) || a.cfg.Mutants.Has(mutant.BadSignatureAccepted) {
 			req.key = k
 			break
 		}
@@ -480,7 +491,7 @@ func (a *API) createJob(w http.ResponseWriter, r *http.Request, req *request) {
 	}
 	spec, err := ParseJobSpec(req.body)
 	if err != nil { // validated in malformed
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": a.validationMessage(err)})
 		return
 	}
 	now := a.cfg.Now().UTC().Truncate(time.Second)
@@ -594,6 +605,9 @@ func (a *API) getOutput(w http.ResponseWriter, r *http.Request, req *request) {
 	out := stdout
 	if req.channel == "stderr" {
 		out = stderr
+	}
+	if a.cfg.Mutants.Has(mutant.OutputTruncated) && len(out) > 0 {
+		out = out[:len(out)-1]
 	}
 	writeRaw(w, http.StatusOK, "application/octet-stream", out)
 }

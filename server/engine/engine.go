@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushlab/pushlab/server/mutant"
 	"github.com/pushlab/pushlab/server/store"
 )
 
@@ -23,6 +24,8 @@ type Config struct {
 	DetectOfflineNodesInterval int           // scanner period in heartbeat intervals; default 4
 	Clock                      Clock         // default RealClock
 	Log                        *slog.Logger  // default: discard
+	// Mutants are deliberate faults for proving the conformance suite (never set in normal use).
+	Mutants mutant.Set
 }
 
 func (c *Config) defaults() {

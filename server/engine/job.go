@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pushlab/pushlab/server/mutant"
 	"github.com/pushlab/pushlab/server/store"
 )
 
@@ -185,6 +186,9 @@ func (e *Engine) voting(j *jobFSM, typ, node string) {
 		var status string
 		switch c {
 		case classNew:
+			if e.cfg.Mutants.Has(mutant.NackIgnored) {
+				return
+			}
 			e.setNode(j, node, NodeNacked)
 			status = "failure"
 		case classReady:
@@ -255,6 +259,9 @@ func (e *Engine) running(j *jobFSM, typ, node string) {
 		e.emit(j, EventRunComplete, node, status, nil)
 	default: // down, ack_commit, nack_commit, aborted
 		status := "crashed"
+		if c == classRunning && e.cfg.Mutants.Has(mutant.CrashedLeftRunning) {
+			return
+		}
 		if c == classReady || c == classRunning {
 			e.sendToRehab(j, node, NodeCrashed)
 		} else {
@@ -267,7 +274,8 @@ func (e *Engine) running(j *jobFSM, typ, node string) {
 }
 
 func (e *Engine) maybeFinishedVoting(j *jobFSM) {
-	if j.phase != phaseVoting || j.counts[NodeNew] > 0 {
+	early := e.cfg.Mutants.Has(mutant.VotingEndsEarly) && j.counts[NodeReady] >= j.j.Quorum
+	if j.phase != phaseVoting || (j.counts[NodeNew] > 0 && !early) {
 		return
 	}
 	if j.counts[NodeReady] >= j.j.Quorum {
@@ -275,7 +283,13 @@ func (e *Engine) maybeFinishedVoting(j *jobFSM) {
 		e.startRunning(j)
 		return
 	}
-	e.rehabMatching(j, NodeReady, NodeWasReady)
+	if !e.cfg.Mutants.Has(mutant.WasReadyMissing) {
+		e.rehabMatching(j, NodeReady, NodeWasReady)
+	}
+	if e.cfg.Mutants.Has(mutant.QuorumFailedAsComplete) {
+		e.finish(j, JobComplete)
+		return
+	}
 	e.finish(j, JobQuorumFailed)
 }
 

@@ -4,6 +4,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/pushlab/pushlab/server/mutant"
 )
 
 type nodeKey struct{ org, node string }
@@ -161,7 +163,7 @@ func (e *Engine) heartbeat(n *nodeFSM) (dead bool) {
 	}
 	e.advance(n, now)
 	n.beats++
-	return n.avg < e.cfg.DownThreshold
+	return n.avg < e.cfg.DownThreshold && !e.cfg.Mutants.Has(mutant.DeadNodeStaysAvailable)
 }
 
 func (e *Engine) scheduleScan() {
@@ -181,7 +183,7 @@ func (e *Engine) scan() {
 			continue
 		}
 		e.advance(n, now)
-		if n.avg < e.cfg.DownThreshold {
+		if n.avg < e.cfg.DownThreshold && !e.cfg.Mutants.Has(mutant.DeadNodeStaysAvailable) {
 			dead = append(dead, n)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pushlab/pushlab/server/engine"
 	"github.com/pushlab/pushlab/server/jobview"
+	"github.com/pushlab/pushlab/server/mutant"
 	"github.com/pushlab/pushlab/server/store"
 )
 
@@ -24,6 +25,8 @@ type Config struct {
 	// Summary loads a stored job (with Nodes) for ServeJobFeed once its FSM is gone.
 	Summary func(ctx context.Context, jobID string) (*store.Job, error)
 	Log     *slog.Logger
+	// Mutants are deliberate faults for proving the conformance suite (never set in normal use).
+	Mutants mutant.Set
 }
 
 // Feeds keeps each live job's event history and each org's recent start/job_complete events,
@@ -50,6 +53,12 @@ type jobFeed struct {
 	done   bool // job_complete seen
 	gone   bool // FSM ended: nothing more will come
 	subs   map[chan struct{}]struct{}
+	held   *heldEvent // an event a mutant holds back
+}
+
+type heldEvent struct {
+	id   string
+	text []byte
 }
 
 type orgEvent struct {
@@ -111,8 +120,24 @@ func (f *Feeds) JobEvent(org, jobID string, ev engine.Event) {
 		jf = &jobFeed{org: org, subs: map[chan struct{}]struct{}{}}
 		f.jobs[jobID] = jf
 	}
-	jf.ids = append(jf.ids, jobEventID(ev.Seq))
-	jf.events = append(jf.events, text)
+	switch {
+	case ev.Name == engine.EventRunStart && f.cfg.Mutants.Has(mutant.SSEDuplicateIDs) && len(jf.ids) > 0:
+		id := jf.ids[len(jf.ids)-1]
+		text = render(ev.Name, id, ev.Time, fs)
+		jf.ids = append(jf.ids, id)
+		jf.events = append(jf.events, text)
+	case ev.Name == engine.EventQuorumSucceeded && f.cfg.Mutants.Has(mutant.SSEOutOfOrder):
+		// Hold quorum_succeeded back until after the next event.
+		jf.held = &heldEvent{id: jobEventID(ev.Seq), text: text}
+	default:
+		jf.ids = append(jf.ids, jobEventID(ev.Seq))
+		jf.events = append(jf.events, text)
+		if h := jf.held; h != nil && ev.Name != engine.EventQuorumSucceeded {
+			jf.held = nil
+			jf.ids = append(jf.ids, h.id)
+			jf.events = append(jf.events, h.text)
+		}
+	}
 	if ev.Name == engine.EventJobComplete {
 		jf.done = true
 		f.clock.AfterFunc(f.cfg.WaitComplete, func() { f.drop(jobID, jf) })
@@ -174,7 +199,10 @@ func (f *Feeds) expire(of *orgFeed) {
 	}
 }
 
-func lastEventID(r *http.Request) (string, bool) {
+func (f *Feeds) lastEventID(r *http.Request) (string, bool) {
+	if f.cfg.Mutants.Has(mutant.LastEventIDIgnored) {
+		return "", false
+	}
 	v := r.Header.Values("Last-Event-ID")
 	if len(v) == 0 {
 		return "", false
@@ -207,7 +235,7 @@ func (f *Feeds) ServeJobFeed(w http.ResponseWriter, r *http.Request, org, jobID 
 //     ignored, not streamed;
 //   - unknown job (summary nil, or it returns no job): 404.
 func (f *Feeds) ServeJobFeedWith(w http.ResponseWriter, r *http.Request, org, jobID string, summary func() (*store.Job, error)) {
-	last, hasLast := lastEventID(r)
+	last, hasLast := f.lastEventID(r)
 	f.mu.Lock()
 	jf := f.jobs[jobID]
 	if jf == nil || jf.org != org {
@@ -295,7 +323,7 @@ func (f *Feeds) serveSummary(w http.ResponseWriter, summary func() (*store.Job, 
 // retained id, the retained events after it; with an unknown or expired id, start_of_history
 // (timestamped now minus the expiration) and every retained event. It never ends by itself.
 func (f *Feeds) ServeOrgFeed(w http.ResponseWriter, r *http.Request, org string) {
-	last, hasLast := lastEventID(r)
+	last, hasLast := f.lastEventID(r)
 	f.mu.Lock()
 	of := f.org(org)
 	f.expire(of)
