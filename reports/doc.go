@@ -1,2 +1,2 @@
-// Package reports renders a run's results: terminal summary, JSON, JUnit XML, HTML and an artifact bundle.
+// Package reports holds a run's result model and renders it: terminal summary, JSON, JUnit XML, HTML, artifact bundle, and the comparison of two runs.
 package reports
