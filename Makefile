@@ -5,7 +5,7 @@ BIN := bin/pushlab
 PKGS := ./...
 export CGO_ENABLED := 1
 
-.PHONY: all deps build run server test unit race vet fmt bench fuzz image clean
+.PHONY: all deps test-deps build run server test unit race vet fmt bench fuzz image clean
 
 all: build
 
@@ -17,6 +17,13 @@ deps:
 	fi
 	@command -v go >/dev/null || { echo "Go 1.26 or newer is needed (https://go.dev/dl)"; exit 1; }
 
+# test-deps adds what the tests need beyond the build: a headless browser for the HTML report test.
+test-deps: deps
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing chromium (headless browser for the HTML report test)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 build: deps
 	$(GO) build -o $(BIN) ./cmd/pushlab
 
@@ -25,7 +32,7 @@ run: build
 	./$(BIN) server --data-dir ./pushlab-data
 
 # test: set up, then every test (unit, end-to-end over loopback sockets, conformance).
-test: deps vet
+test: test-deps vet
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 vet: deps

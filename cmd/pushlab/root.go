@@ -15,5 +15,6 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newValidateCommand())
 	root.AddCommand(newJobCommand(), newNodeCommand())
 	root.AddCommand(newFleetCommand())
+	root.AddCommand(newGateCommand())
 	return root
 }

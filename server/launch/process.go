@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -115,11 +116,46 @@ func (p *Process) Kill(ctx context.Context) error {
 	return p.wait(ctx)
 }
 
-// Pause sends SIGSTOP.
-func (p *Process) Pause(context.Context) error { return p.signal(syscall.SIGSTOP) }
+// Pause sends SIGSTOP and returns once the process is stopped.
+func (p *Process) Pause(ctx context.Context) error {
+	if err := p.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	return p.waitState(ctx, true)
+}
 
-// Resume sends SIGCONT.
-func (p *Process) Resume(context.Context) error { return p.signal(syscall.SIGCONT) }
+// Resume sends SIGCONT and returns once the process runs again.
+func (p *Process) Resume(ctx context.Context) error {
+	if err := p.signal(syscall.SIGCONT); err != nil {
+		return err
+	}
+	return p.waitState(ctx, false)
+}
+
+// waitState polls /proc/PID/stat until the process is stopped (or no longer stopped). A
+// signal is delivered asynchronously, so kill(2) returning says nothing about it yet.
+func (p *Process) waitState(ctx context.Context, stopped bool) error {
+	path := fmt.Sprintf("/proc/%d/stat", p.PID())
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil // gone, or no procfs: nothing more to wait for
+		}
+		// The state follows the parenthesised command name: "PID (comm) S ...".
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+			if (b[i+2] == 'T' || b[i+2] == 't') == stopped {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("process %d did not %s: %w", p.PID(), map[bool]string{true: "stop", false: "continue"}[stopped], ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
 
 // Stop asks the server to stop (SIGTERM) and kills it if it has not within 10 s.
 func (p *Process) Stop(ctx context.Context) error {
