@@ -5,7 +5,7 @@ BIN := bin/pushlab
 PKGS := ./...
 export CGO_ENABLED := 1
 
-.PHONY: all deps test-deps build run server test unit race vet fmt bench fuzz image clean
+.PHONY: all deps test-deps build run server scenarios soak test unit race vet fmt bench fuzz image clean
 
 all: build
 
@@ -27,9 +27,28 @@ test-deps: deps
 build: deps
 	$(GO) build -o $(BIN) ./cmd/pushlab
 
-# run: set up, then the main job.
+# run: set up, then the main job: the smoke scenario (1,000 simulated nodes, several jobs,
+# misbehaving nodes) against the embedded reference server; prints the summary and where
+# the report is (pushlab-reports/).
 run: build
+	./$(BIN) run scenarios/library/smoke.yaml
+
+# server: the reference server alone, with its data in ./pushlab-data.
+server: build
 	./$(BIN) server --data-dir ./pushlab-data
+
+# scenarios: every shipped scenario at full size but soak (fanout-9000 included), one after
+# the other; reports in pushlab-reports/NAME. soak has its own target (four hours).
+SCENARIOS ?= $(filter-out soak,$(basename $(notdir $(wildcard scenarios/library/*.yaml))))
+scenarios: build
+	@failed=""; for s in $(SCENARIOS); do \
+		echo "== $$s"; rm -rf pushlab-reports/$$s; \
+		./$(BIN) run $$s --progress never --report-dir pushlab-reports/$$s || failed="$$failed $$s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
+
+soak: build
+	./$(BIN) run soak --report-dir pushlab-reports/soak
 
 # test: set up, then every test (unit, end-to-end over loopback sockets, conformance).
 test: test-deps vet

@@ -2,9 +2,12 @@ package scenarios
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pushlab/pushlab/fakenodes/behaviour"
 )
 
 // Behaviours checks the behaviour names and params a fleet group uses. The simulated nodes'
@@ -22,113 +25,52 @@ type ParamError struct {
 
 func (e *ParamError) Error() string { return e.Param + ": " + e.Message }
 
-// StandardBehaviours knows the behaviours of pushlab's simulated nodes and their params, as
-// docs/scenarios.md lists them.
-var StandardBehaviours Behaviours = standardBehaviours{}
+// StandardBehaviours checks behaviours against the registry of pushlab's simulated nodes
+// (fakenodes/behaviour): a name is a registered behaviour type, and its params are the fields
+// of that type's config, by their YAML names, each of the field's type. A behaviour is valid
+// when BuildBehaviour can build it.
+var StandardBehaviours Behaviours = registryBehaviours{}
 
-type paramKind int
+// StandardBehaviourNames lists the registered behaviours, sorted.
+func StandardBehaviourNames() []string { return behaviour.Types() }
 
-const (
-	pDuration       paramKind = iota // a non-negative duration
-	pSignedDuration                  // any duration
-	pString
-	pCount    // an integer >= 0
-	pExit     // an exit status 1..255
-	pMode     // silent | disconnect
-	pWhen     // idle | committed | running
-	pStrMap   // mapping of string to string
-	pDistSpec // a duration distribution
-)
-
-type paramSpec struct {
-	kind     paramKind
-	required bool
-}
-
-var (
-	schedule = map[string]paramSpec{"after": {kind: pDuration}, "every": {kind: pDuration}, "times": {kind: pCount}}
-	output   = map[string]paramSpec{"stdout": {kind: pString}, "stderr": {kind: pString}, "stdoutBytes": {kind: pCount}, "stderrBytes": {kind: pCount}}
-)
-
-func with(base map[string]paramSpec, extra map[string]paramSpec) map[string]paramSpec {
-	out := map[string]paramSpec{}
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range extra {
-		out[k] = v
-	}
-	return out
-}
-
-var standardParams = map[string]map[string]paramSpec{
-	"ack":                    {"delay": {kind: pDuration}},
-	"nack_commit":            {"delay": {kind: pDuration}},
-	"ignore_commit":          {},
-	"drop_ack_commit":        {},
-	"ack_then_die":           {"after": {kind: pDuration}, "restartAfter": {kind: pDuration}},
-	"die_while_running":      {"after": {kind: pDuration}, "restartAfter": {kind: pDuration}},
-	"ignore_run":             {},
-	"nack_run":               {"delay": {kind: pDuration}},
-	"ack_run_then_nack_run":  {"after": {kind: pDuration}},
-	"succeed":                output,
-	"fail":                   with(output, map[string]paramSpec{"exitStatus": {kind: pExit}}),
-	"duration":               {"fixed": {kind: pDistSpec}, "uniform": {kind: pDistSpec}, "normal": {kind: pDistSpec}, "longtail": {kind: pDistSpec}},
-	"hang":                   {},
-	"unavailable":            with(schedule, map[string]paramSpec{"duration": {kind: pDuration, required: true}, "mode": {kind: pMode}}),
-	"crash_restart":          with(schedule, map[string]paramSpec{"downtime": {kind: pDuration}}),
-	"reconnect_new_identity": schedule,
-	"skew_clock":             {"offset": {kind: pSignedDuration, required: true}},
-	"bogus_job_ids":          with(schedule, map[string]paramSpec{"when": {kind: pWhen}}),
-	"unknown_message_types":  with(schedule, map[string]paramSpec{"when": {kind: pWhen}, "type": {kind: pString}}),
-	"bad_signatures":         with(schedule, map[string]paramSpec{"when": {kind: pWhen}}),
-	"exec":                   {"whitelist": {kind: pStrMap, required: true}, "fileDir": {kind: pString}},
-}
-
-// distribution params: the key chosen under duration and the keys it takes.
-var distParams = map[string][]string{
-	"fixed":    nil, // a duration
-	"uniform":  {"min", "max"},
-	"normal":   {"mean", "stddev"},
-	"longtail": {"median", "p99"},
-}
-
-// StandardBehaviourNames lists the standard behaviours, sorted.
-func StandardBehaviourNames() []string {
-	names := make([]string, 0, len(standardParams))
-	for n := range standardParams {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// StandardBehaviourParams lists the params of a standard behaviour, sorted; ok is false for an unknown name.
+// StandardBehaviourParams lists the params of a registered behaviour, sorted; ok is false for
+// an unknown name.
 func StandardBehaviourParams(name string) (params []string, ok bool) {
-	specs, ok := standardParams[name]
-	for p := range specs {
-		params = append(params, p)
+	b, err := behaviour.New(name)
+	if err != nil {
+		return nil, false
+	}
+	for k := range paramFields(reflect.TypeOf(b).Elem()) {
+		params = append(params, k)
 	}
 	sort.Strings(params)
-	return params, ok
+	return params, true
 }
 
-type standardBehaviours struct{}
-
-func (standardBehaviours) Validate(name string, params map[string]any) error {
-	specs, ok := standardParams[name]
-	if !ok {
-		return fmt.Errorf("unknown behaviour %q; %s", name, suggest(name, StandardBehaviourNames(), "behaviours"))
+// BuildBehaviour makes the registered behaviour name with params set on its config (over the
+// config's defaults) and validates it. Durations are strings such as "250ms"; errors about one
+// param are *ParamError values, joined.
+func BuildBehaviour(name string, params map[string]any) (behaviour.Behaviour, error) {
+	b, err := behaviour.New(name)
+	if err != nil {
+		return nil, fmt.Errorf("unknown behaviour %q; %s", name, suggest(name, behaviour.Types(), "behaviours"))
 	}
-	var errs joined
+	cfg := reflect.ValueOf(b).Elem()
+	fields := paramFields(cfg.Type())
+	known := make([]string, 0, len(fields))
+	for k := range fields {
+		known = append(known, k)
+	}
+	sort.Strings(known)
 	keys := make([]string, 0, len(params))
 	for k := range params {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	known, _ := StandardBehaviourParams(name)
+	var errs joined
 	for _, k := range keys {
-		spec, ok := specs[k]
+		f, ok := fields[k]
 		if !ok {
 			if len(known) == 0 {
 				errs.add(&ParamError{k, fmt.Sprintf("%s takes no params", name)})
@@ -137,27 +79,161 @@ func (standardBehaviours) Validate(name string, params map[string]any) error {
 			}
 			continue
 		}
-		if msg := checkParam(spec.kind, k, params[k]); msg != "" {
+		if msg := setParam(cfg.FieldByIndex(f.Index), params[k]); msg != "" {
 			errs.add(&ParamError{k, msg})
 		}
 	}
-	for _, k := range known {
-		if _, given := params[k]; specs[k].required && !given {
-			errs.add(fmt.Errorf("%s needs the param %q", name, k))
-		}
+	if len(errs) > 0 {
+		return nil, errs.err()
 	}
-	if name == "duration" {
-		n := 0
-		for k := range distParams {
-			if _, ok := params[k]; ok {
-				n++
+	if err := b.Validate(); err != nil {
+		for _, e := range flatten(err) {
+			if e == nil {
+				continue
 			}
+			msg := e.Error()
+			word, rest, _ := strings.Cut(msg, " ")
+			if _, given := params[word]; given && rest != "" {
+				errs.add(&ParamError{word, msg})
+				continue
+			}
+			errs.add(e)
 		}
-		if n != 1 {
-			errs.add(fmt.Errorf("duration takes exactly one of fixed, uniform, normal, longtail"))
+		return nil, errs.err()
+	}
+	return b, nil
+}
+
+type registryBehaviours struct{}
+
+func (registryBehaviours) Validate(name string, params map[string]any) error {
+	_, err := BuildBehaviour(name, params)
+	return err
+}
+
+// paramFields maps the YAML names of a config struct's fields, inline structs flattened, to
+// the fields.
+func paramFields(t reflect.Type) map[string]reflect.StructField {
+	out := map[string]reflect.StructField{}
+	var walk func(t reflect.Type, index []int)
+	walk = func(t reflect.Type, index []int) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			tag := f.Tag.Get("yaml")
+			name, opts, _ := strings.Cut(tag, ",")
+			if name == "-" {
+				continue
+			}
+			idx := append(append([]int(nil), index...), i)
+			if strings.Contains(","+opts+",", ",inline,") && f.Type.Kind() == reflect.Struct {
+				walk(f.Type, idx)
+				continue
+			}
+			if name == "" {
+				name = strings.ToLower(f.Name)
+			}
+			f.Index = idx
+			out[name] = f
 		}
 	}
-	return errs.err()
+	walk(t, nil)
+	return out
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// setParam stores a decoded YAML value in a config field; the message says what is wrong.
+func setParam(f reflect.Value, v any) string {
+	if f.Type() == durationType {
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Sprintf("want a duration such as \"250ms\", got %s", describeValue(v))
+		}
+		d, err := parseDuration(s)
+		if err != nil {
+			return err.Error()
+		}
+		f.SetInt(int64(d))
+		return ""
+	}
+	switch f.Kind() {
+	case reflect.String:
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Sprintf("want a string, got %s", describeValue(v))
+		}
+		f.SetString(s)
+	case reflect.Bool:
+		b, ok := v.(bool)
+		if !ok {
+			return fmt.Sprintf("want true or false, got %s", describeValue(v))
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		var i int64
+		switch x := v.(type) {
+		case int:
+			i = int64(x)
+		case int64:
+			i = x
+		default:
+			return fmt.Sprintf("want an integer, got %s", describeValue(v))
+		}
+		if f.OverflowInt(i) {
+			return fmt.Sprintf("integer %d is out of range", i)
+		}
+		f.SetInt(i)
+	case reflect.Float32, reflect.Float64:
+		switch x := v.(type) {
+		case int:
+			f.SetFloat(float64(x))
+		case int64:
+			f.SetFloat(float64(x))
+		case float64:
+			f.SetFloat(x)
+		default:
+			return fmt.Sprintf("want a number, got %s", describeValue(v))
+		}
+	case reflect.Map:
+		m, ok := v.(map[string]any)
+		if !ok || f.Type().Key().Kind() != reflect.String || f.Type().Elem().Kind() != reflect.String {
+			return fmt.Sprintf("want a mapping of strings, got %s", describeValue(v))
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := reflect.MakeMapWithSize(f.Type(), len(m))
+		for _, k := range keys {
+			s, ok := m[k].(string)
+			if !ok {
+				return fmt.Sprintf("%s: want a string, got %s", k, describeValue(m[k]))
+			}
+			out.SetMapIndex(reflect.ValueOf(k).Convert(f.Type().Key()), reflect.ValueOf(s).Convert(f.Type().Elem()))
+		}
+		f.Set(out)
+	case reflect.Slice:
+		list, ok := v.([]any)
+		if !ok || f.Type().Elem().Kind() != reflect.String {
+			return fmt.Sprintf("want a list of strings, got %s", describeValue(v))
+		}
+		out := reflect.MakeSlice(f.Type(), len(list), len(list))
+		for i, x := range list {
+			s, ok := x.(string)
+			if !ok {
+				return fmt.Sprintf("[%d]: want a string, got %s", i, describeValue(x))
+			}
+			out.Index(i).Set(reflect.ValueOf(s).Convert(f.Type().Elem()))
+		}
+		f.Set(out)
+	default:
+		return fmt.Sprintf("params of type %s cannot be set from a scenario", f.Type())
+	}
+	return ""
 }
 
 // joined is a small errors.Join that keeps the list reachable by Unwrap.
@@ -195,104 +271,6 @@ func suggest(got string, known []string, what string) string {
 		return fmt.Sprintf("did you mean %q?", best)
 	}
 	return fmt.Sprintf("%s: %s", what, strings.Join(known, ", "))
-}
-
-func checkDuration(v any, signed bool) string {
-	s, ok := v.(string)
-	if !ok {
-		return fmt.Sprintf("want a duration such as \"250ms\", got %s", describeValue(v))
-	}
-	d, err := parseDuration(s)
-	if err != nil {
-		return err.Error()
-	}
-	if !signed && d < 0 {
-		return fmt.Sprintf("duration %s is negative", s)
-	}
-	return ""
-}
-
-func checkParam(kind paramKind, key string, v any) string {
-	switch kind {
-	case pDuration:
-		return checkDuration(v, false)
-	case pSignedDuration:
-		return checkDuration(v, true)
-	case pString:
-		if _, ok := v.(string); !ok {
-			return fmt.Sprintf("want a string, got %s", describeValue(v))
-		}
-	case pCount:
-		if i, ok := v.(int); !ok || i < 0 {
-			return fmt.Sprintf("want an integer of 0 or more, got %s", describeValue(v))
-		}
-	case pExit:
-		if i, ok := v.(int); !ok || i < 1 || i > 255 {
-			return fmt.Sprintf("want an exit status from 1 to 255, got %s", describeValue(v))
-		}
-	case pMode:
-		if s, ok := v.(string); !ok || s != "silent" && s != "disconnect" {
-			return fmt.Sprintf("want silent or disconnect, got %s", describeValue(v))
-		}
-	case pWhen:
-		if s, ok := v.(string); !ok || s != "idle" && s != "committed" && s != "running" {
-			return fmt.Sprintf("want idle, committed or running, got %s", describeValue(v))
-		}
-	case pStrMap:
-		m, ok := v.(map[string]any)
-		if !ok || len(m) == 0 {
-			return fmt.Sprintf("want a mapping of name to command line, got %s", describeValue(v))
-		}
-		for k, x := range m {
-			if _, ok := x.(string); !ok {
-				return fmt.Sprintf("%s: want a command line string, got %s", k, describeValue(x))
-			}
-		}
-	case pDistSpec:
-		return checkDistribution(key, v)
-	}
-	return ""
-}
-
-func checkDistribution(kind string, v any) string {
-	if kind == "fixed" {
-		return checkDuration(v, false)
-	}
-	m, ok := v.(map[string]any)
-	want := distParams[kind]
-	if !ok {
-		return fmt.Sprintf("want a mapping with %s, got %s", strings.Join(want, " and "), describeValue(v))
-	}
-	vals := map[string]time.Duration{}
-	for k, x := range m {
-		if !contains(want, k) {
-			return fmt.Sprintf("unknown key %q; %s takes %s", k, kind, strings.Join(want, " and "))
-		}
-		if msg := checkDuration(x, false); msg != "" {
-			return k + ": " + msg
-		}
-		vals[k], _ = parseDuration(x.(string))
-	}
-	for _, k := range want {
-		if _, ok := m[k]; !ok {
-			return fmt.Sprintf("%s needs %s", kind, strings.Join(want, " and "))
-		}
-	}
-	switch kind {
-	case "uniform":
-		if vals["max"] <= vals["min"] {
-			return "uniform needs max above min"
-		}
-	case "normal":
-		if vals["stddev"] <= 0 {
-			return "normal needs a stddev above zero"
-		}
-	case "longtail":
-		if vals["median"] <= 0 || vals["p99"] <= vals["median"] {
-			return "longtail needs a median above zero and a p99 above the median"
-		}
-	}
-	return ""
 }
 
 func describeValue(v any) string {

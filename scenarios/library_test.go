@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushlab/pushlab/fakenodes/behaviour"
 )
 
 var shipped = []string{
@@ -118,7 +120,7 @@ func TestSmokeShape(t *testing.T) {
 	for _, g := range s.Fleet.Groups {
 		for _, b := range g.Behaviours {
 			switch b.Name {
-			case "ack", "succeed", "duration":
+			case "ack_commit", "result", "duration":
 			default:
 				misbehaving[b.Name] = true
 			}
@@ -148,40 +150,67 @@ func TestFanoutSize(t *testing.T) {
 
 func TestStandardBehaviourParams(t *testing.T) {
 	names := StandardBehaviourNames()
-	if !sort.StringsAreSorted(names) || len(names) != 21 {
+	if !sort.StringsAreSorted(names) || len(names) < 20 {
 		t.Errorf("standard behaviours: %v", names)
 	}
+	if params, ok := StandardBehaviourParams("result"); !ok || strings.Join(params, ",") != "exit_status,stderr,stderr_bytes,stdout,stdout_bytes" {
+		t.Errorf("params of result: %v %v", params, ok)
+	}
+	if params, ok := StandardBehaviourParams("unavailable"); !ok || strings.Join(params, ",") != "after,every,for,jitter,mode,times" {
+		t.Errorf("params of unavailable (with the inline schedule): %v %v", params, ok)
+	}
+	if _, ok := StandardBehaviourParams("teleport"); ok {
+		t.Error("params of an unknown behaviour")
+	}
 	good := map[string]map[string]any{
-		"ack":                    nil,
-		"fail":                   {"exitStatus": 2, "stdout": "", "stderrBytes": 10},
-		"duration":               {"longtail": map[string]any{"median": "1s", "p99": "10s"}},
-		"unavailable":            {"after": "0s", "duration": "5s", "mode": "disconnect"},
-		"skew_clock":             {"offset": "-2m"},
-		"exec":                   {"whitelist": map[string]any{"chef-client": "true"}},
-		"reconnect_new_identity": {"every": "10s", "times": 3},
+		"ack_commit":    nil,
+		"result":        {"exit_status": 2, "stdout": "", "stderr_bytes": 10},
+		"duration":      {"distribution": "longtail", "median": "1s", "p99": "10s"},
+		"unavailable":   {"after": "0s", "for": "5s", "mode": "disconnect"},
+		"clock_skew":    {"offset": "-2m"},
+		"exec":          {"whitelist": map[string]any{"chef-client": "true"}, "allowed_overwritable_env_vars": []any{"PATH"}},
+		"reconnect":     {"every": "10s", "times": 3},
+		"bogus_message": {"every": "5s", "message_type": "frobnicate", "bad_signature": true},
 	}
 	for name, params := range good {
 		if err := StandardBehaviours.Validate(name, params); err != nil {
 			t.Errorf("%s %v: %v", name, params, err)
 		}
 	}
+	b, err := BuildBehaviour("duration", map[string]any{"distribution": "uniform", "min": "1s", "max": "3s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := b.(*behaviour.Duration); d.Kind != "uniform" || d.Min != time.Second || d.Max != 3*time.Second {
+		t.Errorf("built %+v", d)
+	}
+	if u, err := BuildBehaviour("unavailable", map[string]any{"for": "2s"}); err != nil || u.(*behaviour.Unavailable).Mode != "silent" {
+		t.Errorf("the registry's defaults are kept: %+v %v", u, err)
+	}
 	bad := []struct {
 		name   string
 		params map[string]any
 		want   string
 	}{
-		{"acks", nil, `unknown behaviour "acks"; did you mean "ack"?`},
+		{"ack_comit", nil, `unknown behaviour "ack_comit"; did you mean "ack_commit"?`},
 		{"hang", map[string]any{"for": "1s"}, "for: hang takes no params"},
-		{"fail", map[string]any{"exitStatus": 256}, "exitStatus: want an exit status from 1 to 255, got integer 256"},
-		{"duration", map[string]any{}, "duration takes exactly one of fixed, uniform, normal, longtail"},
-		{"duration", map[string]any{"fixed": "1s", "uniform": map[string]any{"min": "1s", "max": "2s"}}, "duration takes exactly one of"},
-		{"duration", map[string]any{"uniform": map[string]any{"min": "2s", "max": "1s"}}, "uniform: uniform needs max above min"},
-		{"duration", map[string]any{"normal": map[string]any{"mean": "2s"}}, "normal: normal needs mean and stddev"},
-		{"unavailable", map[string]any{"mode": "loud"}, "mode: want silent or disconnect"},
-		{"unavailable", map[string]any{"mode": "silent"}, `unavailable needs the param "duration"`},
-		{"skew_clock", map[string]any{"offset": 5}, "offset: want a duration such as \"250ms\", got integer 5"},
-		{"ack", map[string]any{"delay": "-1s"}, "delay: duration -1s is negative"},
-		{"exec", map[string]any{"whitelist": map[string]any{"x": 1}}, "whitelist: x: want a command line string"},
+		{"result", map[string]any{"exit_status": 256}, "exit_status: exit_status 256 is outside 0..255"},
+		{"result", map[string]any{"exitStatus": 2}, `exitStatus: unknown param of result; did you mean "exit_status"?`},
+		{"result", map[string]any{"stdout": "x", "stdout_bytes": 5}, "give stdout or stdout_bytes, not both"},
+		{"duration", map[string]any{"distribution": "uniform", "min": "2s", "max": "1s"}, "uniform needs max above min"},
+		{"duration", map[string]any{"distribution": "normal"}, "normal needs mean and stddev"},
+		{"duration", map[string]any{"distribution": "zipf"}, `unknown distribution "zipf"`},
+		{"result", map[string]any{"exit_statuses": 2}, `exit_statuses: unknown param of result; did you mean "exit_status"?`},
+		{"nack_run", map[string]any{"wait": "1s"}, `wait: unknown param of nack_run; params: delay`},
+		{"unavailable", map[string]any{"for": "1s", "mode": "loud"}, `mode: mode "loud" is neither silent nor disconnect`},
+		{"unavailable", map[string]any{"mode": "silent"}, "for must be positive"},
+		{"clock_skew", map[string]any{"offset": 5}, "offset: want a duration such as \"250ms\", got integer 5"},
+		{"clock_skew", map[string]any{"offset": "5"}, `offset: duration "5" has no unit`},
+		{"ack_commit", map[string]any{"delay": "-1s"}, "delay: delay -1s is negative"},
+		{"exec", map[string]any{"whitelist": map[string]any{"x": 1}}, "whitelist: x: want a string, got integer 1"},
+		{"exec", map[string]any{"allowed_overwritable_env_vars": "PATH", "whitelist": map[string]any{"x": "y"}}, "allowed_overwritable_env_vars: want a list of strings"},
+		{"bogus_message", map[string]any{"bad_signature": "yes"}, "bad_signature: want true or false"},
+		{"restart", map[string]any{"times": 1.5}, "times: want an integer, got number 1.5"},
 	}
 	for _, c := range bad {
 		err := StandardBehaviours.Validate(c.name, c.params)

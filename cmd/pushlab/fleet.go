@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,7 +30,7 @@ type fleetFlags struct {
 	rampRate                                float64
 	signVersion                             string
 	perProcess                              int
-	loops, ioThreads                        int
+	loops, ioThreads, configWorkers         int
 	commandGrace                            time.Duration
 	metricsAddr                             string
 	progress                                string
@@ -80,6 +79,7 @@ fleet is not blamed on the server.`,
 	fl.Float64Var(&f.rampRate, "ramp-rate", 500, "nodes started per second per process, with jitter (negative: all at once)")
 	fl.StringVar(&f.signVersion, "sign-version", "1.1", "Chef signing version of node and registration requests: 1.0, 1.1 or 1.3")
 	fl.IntVar(&f.perProcess, "per-process", 0, "most nodes per process, more go to worker processes (default: 4000, or what the open-file limit allows)")
+	fl.IntVar(&f.configWorkers, "config-workers", 0, "concurrent config requests per process (default: the CPUs shared out among processes)")
 	fl.IntVar(&f.loops, "loops", 0, "event loops per process (default 2)")
 	fl.IntVar(&f.ioThreads, "io-threads", 0, "libzmq I/O threads per process (default 2)")
 	fl.DurationVar(&f.commandGrace, "command-grace", 0, "wait this long for the server's first command-channel message (default: the real client's rule)")
@@ -103,7 +103,7 @@ func runFleet(cmd *cobra.Command, f *fleetFlags) error {
 	o := fleetrun.Options{Server: f.server, Org: f.org, User: f.user, Nodes: f.nodes, Shard: shard, Shards: shards,
 		NamePrefix: f.prefix, NameDigits: f.digits, Seed: f.seed, Register: f.register && f.worker == "",
 		RampRate: f.rampRate, SignVersion: f.signVersion, PerProcess: f.perProcess, Loops: f.loops,
-		IOThreads: f.ioThreads, CommandGrace: f.commandGrace, Out: cmd.ErrOrStderr()}
+		IOThreads: f.ioThreads, ConfigWorkers: f.configWorkers, CommandGrace: f.commandGrace, Out: cmd.ErrOrStderr()}
 	if f.behaviours != "" {
 		if o.Plan, err = behaviour.Load(f.behaviours); err != nil {
 			return err
@@ -142,9 +142,9 @@ func runFleet(cmd *cobra.Command, f *fleetFlags) error {
 	if err != nil {
 		return err
 	}
-	o.WorkerCommand = func(ctx context.Context, first, count int) *exec.Cmd {
-		args := append(os.Args[1:len(os.Args):len(os.Args)], "--worker", strconv.Itoa(first)+":"+strconv.Itoa(count),
-			"--register=false", "--metrics-addr=", "--progress=never")
+	o.WorkerCommand = func(ctx context.Context, w fleetrun.Worker) *exec.Cmd {
+		args := append(os.Args[1:len(os.Args):len(os.Args)], w.Args()...)
+		args = append(args, "--register=false", "--metrics-addr=", "--progress=never")
 		return exec.CommandContext(ctx, self, args...)
 	}
 	return fleetrun.Run(cmd.Context(), o)

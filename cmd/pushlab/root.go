@@ -12,7 +12,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServerCommand(), newAPICommand())
-	root.AddCommand(newValidateCommand())
+	root.AddCommand(newValidateCommand(), newRunCommand())
 	root.AddCommand(newJobCommand(), newNodeCommand())
 	root.AddCommand(newFleetCommand())
 	root.AddCommand(newGateCommand())

@@ -90,6 +90,7 @@ func JobFeed(events []Event, outcome *JobOutcome) []Violation {
 	votes := map[string]string{}
 	runStarted := map[string]bool{}
 	runDone := map[string]string{}
+	lostInVoting := map[string]bool{} // ready nodes that went down or to rehab before the quorum (§5.4)
 	quorumAt, completeAt := -1, -1
 	var nodeCount int = -1
 	for i, ev := range events {
@@ -141,6 +142,9 @@ func JobFeed(events []Event, outcome *JobOutcome) []Violation {
 			if _, ok := votes[d.Node]; !ok {
 				votes[d.Node] = d.Status
 			}
+			if quorumAt < 0 && (d.Status == "down" || d.Status == "lost_availibility") {
+				lostInVoting[d.Node] = true
+			}
 		case "quorum_succeeded":
 			if quorumAt >= 0 {
 				add("sse-order", "§5.3", i, "second quorum_succeeded")
@@ -176,6 +180,9 @@ func JobFeed(events []Event, outcome *JobOutcome) []Violation {
 			if d.Node == "" {
 				add("sse-data", "§6", i, "rehab without node")
 			}
+			if quorumAt < 0 {
+				lostInVoting[d.Node] = true
+			}
 		default:
 			add("sse-data", "§6", i, "unknown event %q", ev.Name)
 		}
@@ -210,7 +217,7 @@ func JobFeed(events []Event, outcome *JobOutcome) []Violation {
 				add("sse-complete", "§5.4", -1, "%s is nacked but its vote was %q", node, votes[node])
 			}
 		case "unavailable":
-			if v, ok := votes[node]; ok && v == "success" && quorumAt < 0 {
+			if v, ok := votes[node]; ok && v == "success" && quorumAt < 0 && !lostInVoting[node] {
 				add("sse-complete", "§5.4", -1, "%s is unavailable but voted success", node)
 			}
 		}

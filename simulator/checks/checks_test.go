@@ -54,6 +54,10 @@ func TestCanonicalSequencesPass(t *testing.T) {
 			JobOutcome{Status: "quorum_failed", Nodes: map[string][]string{"unavailable": {"D"}}, Quorum: 1}},
 		{"run ignored", feed("start(D)", "quorum_vote(D,success)", "quorum_succeeded", "job_complete(timed_out)"),
 			JobOutcome{Status: "timed_out", Nodes: map[string][]string{"timed_out": {"D"}}, Quorum: 1}},
+		{"ready node lost during voting", feed("start(D,F)", "quorum_vote(D,success)", "rehab(D)", "quorum_vote(D,lost_availibility)", "quorum_vote(F,failure)", "job_complete(quorum_failed)"),
+			JobOutcome{Status: "quorum_failed", Nodes: map[string][]string{"unavailable": {"D"}, "nacked": {"F"}}, Quorum: 2}},
+		{"ready node down during voting", feed("start(D,F)", "quorum_vote(D,success)", "quorum_vote(D,down)", "rehab(D)", "quorum_vote(F,failure)", "job_complete(quorum_failed)"),
+			JobOutcome{Status: "quorum_failed", Nodes: map[string][]string{"unavailable": {"D"}, "nacked": {"F"}}, Quorum: 2}},
 		{"nack_run", feed("start(D)", "quorum_vote(D,success)", "quorum_succeeded", "rehab(D)", "run_complete(D,run_nacked)", "job_complete(complete)"),
 			JobOutcome{Status: "complete", Nodes: map[string][]string{"failed": {"D"}}, Quorum: 1}},
 		{"two nodes interleaved", feed("start(D,F)", "quorum_vote(F,success)", "quorum_vote(D,success)", "quorum_succeeded", "run_start(D)", "run_start(F)", "run_complete(F,failure)", "run_complete(D,success)", "job_complete(complete)"),
@@ -100,6 +104,8 @@ func TestBrokenSequencesFail(t *testing.T) {
 		{"run_complete disagrees with the node", good, JobOutcome{Status: "complete", Nodes: map[string][]string{"crashed": {"D"}}, Quorum: 1}, "sse-counts"},
 		{"missing run_complete", feed("start(D)", "quorum_vote(D,success)", "quorum_succeeded", "run_start(D)", "job_complete(complete)"), ok, "sse-complete"},
 		{"start not first", swap(good, 0, 1), ok, "sse-order"},
+		{"unavailable although it voted success and stayed", feed("start(D,F)", "quorum_vote(D,success)", "quorum_vote(F,failure)", "job_complete(quorum_failed)"),
+			JobOutcome{Status: "quorum_failed", Nodes: map[string][]string{"unavailable": {"D"}, "nacked": {"F"}}, Quorum: 2}, "sse-complete"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

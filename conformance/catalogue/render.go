@@ -1,0 +1,182 @@
+package catalogue
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Stats is what the running spec tree adds to a unit: how many examples (specs) it has and
+// their labels.
+type Stats struct {
+	Examples int
+	Labels   []string
+}
+
+// Markdown renders the catalogue: a summary, coverage by section and by original spec file,
+// then every unit grouped by source file.
+func Markdown(units []Unit, stats map[string]Stats, labelHelp map[string]string) []byte {
+	var b bytes.Buffer
+	total := 0
+	for _, u := range units {
+		total += stats[u.Key()].Examples
+	}
+	b.WriteString("<!-- Generated from the structured comments of conformance/specs; do not edit.\n")
+	b.WriteString("     Regenerate with: go generate ./conformance -->\n\n")
+	b.WriteString("# Conformance catalogue\n\n")
+	fmt.Fprintf(&b, "The conformance suite holds **%d specs** (Ginkgo examples, table entries counted) in %d catalogued units. ", total, len(units))
+	b.WriteString("Each unit states a rule that MUST hold, the section of `shared/protocol.md` it comes from, and the test of the original ")
+	b.WriteString("pushy suite (oc-pushy-pedant, protocol.md §8.2) it supersedes. Run it with `go test ./conformance/...` or `pushlab conformance`; ")
+	b.WriteString("select with `--label-filter` (see docs on labels below).\n\n")
+
+	b.WriteString("## Labels\n\n| label | specs | meaning |\n|---|---|---|\n")
+	labelCount := map[string]int{}
+	for _, u := range units {
+		for _, l := range stats[u.Key()].Labels {
+			labelCount[l] += stats[u.Key()].Examples
+		}
+	}
+	lnames := make([]string, 0, len(labelHelp))
+	for l := range labelHelp {
+		lnames = append(lnames, l)
+	}
+	sort.Strings(lnames)
+	for _, l := range lnames {
+		fmt.Fprintf(&b, "| `%s` | %d | %s |\n", l, labelCount[l], labelHelp[l])
+	}
+
+	b.WriteString("\n## Coverage by protocol.md section\n\n| section | units | specs |\n|---|---|---|\n")
+	type cov struct{ units, specs int }
+	bySec := map[string]*cov{}
+	for _, u := range units {
+		for _, s := range splitSections(u.Section) {
+			c := bySec[s]
+			if c == nil {
+				c = &cov{}
+				bySec[s] = c
+			}
+			c.units++
+			c.specs += stats[u.Key()].Examples
+		}
+	}
+	secs := make([]string, 0, len(bySec))
+	for s := range bySec {
+		secs = append(secs, s)
+	}
+	sort.Slice(secs, func(i, j int) bool { return sectionLess(secs[i], secs[j]) })
+	for _, s := range secs {
+		fmt.Fprintf(&b, "| %s | %d | %d |\n", s, bySec[s].units, bySec[s].specs)
+	}
+
+	b.WriteString("\n## Coverage of the original suite\n\n| original spec file | units | specs |\n|---|---|---|\n")
+	byOrig := map[string]*cov{}
+	for _, u := range units {
+		o := origin(u.Supersedes)
+		c := byOrig[o]
+		if c == nil {
+			c = &cov{}
+			byOrig[o] = c
+		}
+		c.units++
+		c.specs += stats[u.Key()].Examples
+	}
+	origs := make([]string, 0, len(byOrig))
+	for o := range byOrig {
+		origs = append(origs, o)
+	}
+	sort.Strings(origs)
+	for _, o := range origs {
+		fmt.Fprintf(&b, "| %s | %d | %d |\n", o, byOrig[o].units, byOrig[o].specs)
+	}
+
+	b.WriteString("\n## Specs\n")
+	file := ""
+	for _, u := range units {
+		if u.File != file {
+			file = u.File
+			fmt.Fprintf(&b, "\n### %s\n", file)
+		}
+		st := stats[u.Key()]
+		labels := make([]string, len(st.Labels))
+		for i, l := range st.Labels {
+			labels[i] = "`" + l + "`"
+		}
+		fmt.Fprintf(&b, "\n#### %s\n\n", escape(u.Name()))
+		kind := "spec"
+		if u.Kind == "DescribeTable" {
+			kind = "table"
+		}
+		fmt.Fprintf(&b, "- **MUST** %s\n- section: %s; %s of %d; labels %s\n- supersedes: %s\n",
+			escape(u.Must), u.Section, kind, st.Examples, strings.Join(labels, " "), escape(u.Supersedes))
+	}
+	return b.Bytes()
+}
+
+func escape(s string) string {
+	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// splitSections reads "§2.5, §3" as two sections.
+func splitSections(s string) []string {
+	var out []string
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' }) {
+		if strings.HasPrefix(p, "§") {
+			out = append(out, strings.TrimRight(p, "."))
+		}
+	}
+	return out
+}
+
+// sectionLess orders §2.10 after §2.9.
+func sectionLess(a, b string) bool {
+	pa, pb := strings.Split(strings.TrimPrefix(a, "§"), "."), strings.Split(strings.TrimPrefix(b, "§"), ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		na, ea := strconv.Atoi(pa[i])
+		nb, eb := strconv.Atoi(pb[i])
+		if ea != nil || eb != nil {
+			if pa[i] != pb[i] {
+				return pa[i] < pb[i]
+			}
+			continue
+		}
+		if na != nb {
+			return na < nb
+		}
+	}
+	return len(pa) < len(pb)
+}
+
+// origin is the original spec file a Supersedes line names first ("none" for new checks).
+func origin(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return "none"
+	}
+	o := strings.Trim(f[0], ",;:")
+	if !strings.HasSuffix(o, ".rb") && !strings.HasSuffix(o, ".erl") {
+		return "none (new in this suite)"
+	}
+	return o
+}
+
+// Go renders the compiled-in catalogue: a file of package pkg that installs every unit with
+// framework.SetCatalogue.
+func Go(pkg string, units []Unit) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("// Code generated from the structured spec comments by conformance/catalogue; DO NOT EDIT.\n\n")
+	fmt.Fprintf(&b, "package %s\n\nimport \"github.com/pushlab/pushlab/conformance/framework\"\n\n", pkg)
+	b.WriteString("func init() {\n\tframework.SetCatalogue([]framework.CatalogueEntry{\n")
+	for _, u := range units {
+		paths := make([]string, len(u.Path))
+		for i, p := range u.Path {
+			paths[i] = strconv.Quote(p)
+		}
+		fmt.Fprintf(&b, "\t\t{Path: []string{%s}, File: %q, Must: %q, Section: %q, Supersedes: %q},\n",
+			strings.Join(paths, ", "), u.File, u.Must, u.Section, u.Supersedes)
+	}
+	b.WriteString("\t})\n}\n")
+	return format.Source(b.Bytes())
+}

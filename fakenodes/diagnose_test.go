@@ -1,0 +1,38 @@
+package fakenodes
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDiagnose(t *testing.T) {
+	prev := Stats{Sent: map[string]int64{"heartbeat": 1000}, HeartbeatTicks: 1000, LateTicks: 10}
+	calm := Stats{Sent: map[string]int64{"heartbeat": 2000}, HeartbeatTicks: 2000, LateTicks: 20, SendFull: 5}
+	if w := Diagnose(prev, calm, 5*time.Second, 1, 2); len(w) != 0 {
+		t.Fatalf("a calm fleet: %v", w)
+	}
+	busy := Stats{Sent: map[string]int64{"heartbeat": 2000}, HeartbeatTicks: 2000, LateTicks: 300, SendFull: 100, SendLost: 3}
+	w := Diagnose(prev, busy, 5*time.Second, 9, 2)
+	want := []string{"fleet CPU above 80 %", "fleet overloaded", "messages lost to full send queues", "send queues at the high-water mark"}
+	if len(w) != len(want) {
+		t.Fatalf("got %q", w)
+	}
+	for i, k := range want {
+		if kind, _, _ := strings.Cut(w[i], ":"); kind != k {
+			t.Errorf("warning %d is %q, want kind %q", i, w[i], k)
+		}
+	}
+}
+
+func TestStatsAdd(t *testing.T) {
+	a := Stats{Nodes: 2, ByState: map[State]int{StateOnline: 2}, Sent: map[string]int64{"heartbeat": 5}, Commits: 1, MaxLag: time.Millisecond}
+	b := Stats{Nodes: 3, ByState: map[State]int{StateOnline: 1, StateDown: 2}, Sent: map[string]int64{"heartbeat": 7, "aborted": 1}, Commits: 2, MaxLag: 3 * time.Millisecond}
+	s := a.Add(b)
+	if s.Nodes != 5 || s.Online() != 3 || s.ByState[StateDown] != 2 || s.Sent["heartbeat"] != 12 || s.Sent["aborted"] != 1 || s.Commits != 3 || s.MaxLag != 3*time.Millisecond {
+		t.Fatalf("%+v", s)
+	}
+	if a.ByState[StateOnline] != 2 {
+		t.Fatal("Add changed its receiver")
+	}
+}
