@@ -127,13 +127,17 @@ func previewStats(t *testing.T, units []catalogue.Unit) map[string]catalogue.Sta
 		}
 		st := stats[key]
 		st.Examples++
-		stats[key] = st
+		if st.ByLabel == nil {
+			st.ByLabel = map[string]int{}
+		}
 		if labels[key] == nil {
 			labels[key] = map[string]bool{}
 		}
 		for _, l := range s.Labels() {
 			labels[key][l] = true
+			st.ByLabel[l]++
 		}
+		stats[key] = st
 	}
 	for k, ls := range labels {
 		st := stats[k]

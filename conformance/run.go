@@ -30,6 +30,7 @@ type Options struct {
 	LabelFilter string
 	Focus       []string
 	Verbose     bool
+	NoColor     bool
 	// ServerConfig changes the in-process reference server's configuration (default target only).
 	ServerConfig func(*server.Config)
 	// Target, when set, is used as is (the caller starts and closes it).
@@ -68,6 +69,9 @@ func Run(o Options) (Results, error) {
 	suiteConfig.FocusStrings = append(suiteConfig.FocusStrings, o.Focus...)
 	if o.Verbose {
 		reporterConfig.Verbose = true
+	}
+	if o.NoColor {
+		reporterConfig.NoColor = true
 	}
 	preview := ginkgo.PreviewSpecs(Description, suiteConfig, reporterConfig)
 	if errs := framework.ValidateTree(preview); len(errs) > 0 {

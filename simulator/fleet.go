@@ -26,6 +26,8 @@ type nodeFleet interface {
 	Restart(names []string, down time.Duration)
 	Unavailable(names []string, d time.Duration, disconnect bool)
 	SetSkew(names []string, skew time.Duration)
+	// Sync returns once every event the nodes emitted before the call has been delivered.
+	Sync(ctx context.Context) error
 	Stop() error
 }
 
@@ -115,6 +117,9 @@ func newLocalFleet(spec fleetSpec, firstIndex int) (*localFleet, error) {
 func (l *localFleet) Start(ctx context.Context) error { return l.f.Start(ctx) }
 func (l *localFleet) Stats() fakenodes.Stats          { return l.f.Stats() }
 func (l *localFleet) Stop() error                     { return l.f.Stop() }
+
+// Sync has nothing to wait for: a local fleet delivers its events as they happen.
+func (l *localFleet) Sync(context.Context) error { return nil }
 
 func (l *localFleet) State(name string) fakenodes.State {
 	if n := l.f.Node(name); n != nil {

@@ -64,6 +64,7 @@ type jobRun struct {
 
 	finished chan struct{} // closed once a final status is known
 	done     chan struct{} // closed once the job's record is complete (final GET, feed ended)
+	checked  chan struct{} // closed once the job's checks have run
 	finOnce  sync.Once
 }
 
@@ -125,7 +126,7 @@ func (j *jobRun) currentStatus() string {
 // newJob prepares a job of the timeline (or of a load) on nodes.
 func (r *run) newJob(spec *scenarios.JobSpec, name, template string, step int, nodes []string) *jobRun {
 	j := &jobRun{r: r, name: name, template: template, step: step, spec: spec, nodes: nodes,
-		seen: map[string]time.Duration{}, finished: make(chan struct{}), done: make(chan struct{})}
+		seen: map[string]time.Duration{}, finished: make(chan struct{}), done: make(chan struct{}), checked: make(chan struct{})}
 	j.quorum = len(nodes)
 	req := pushyclient.JobRequest{Command: spec.Command, Nodes: nodes, User: spec.User, Dir: spec.Dir, File: spec.File}
 	if spec.Quorum != nil {

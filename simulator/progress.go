@@ -42,15 +42,15 @@ func newProgress(w io.Writer, terminal bool, nodes int) *progress {
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
 			return fmt.Sprintf("server: %d available", ui.available.Load())
 		})))
-	ui.jobsBar = ui.p.AddBar(0,
+	ui.jobsBar = ui.p.New(0, mpb.NopStyle(),
 		mpb.PrependDecorators(name("jobs"), decor.Any(func(decor.Statistics) string {
 			s := ui.started.Load()
 			f := ui.finished.Load()
 			run := ui.running.Load()
 			return fmt.Sprintf("%d started, %d voting, %d running, %d finished", s, max(0, s-f-run), run, f)
 		})),
-		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return ui.stepText.Load().(string) })))
-	ui.checksBar = ui.p.AddBar(0,
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return "  " + ui.stepText.Load().(string) })))
+	ui.checksBar = ui.p.New(0, mpb.NopStyle(),
 		mpb.PrependDecorators(name("checks"), decor.Any(func(decor.Statistics) string {
 			return fmt.Sprintf("✓ %d  ✗ %d", ui.passed.Load(), ui.failed.Load())
 		})))

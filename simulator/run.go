@@ -65,6 +65,7 @@ type run struct {
 	timelineT0      time.Duration
 	timelineStarted atomic.Bool
 	serverBusyUntil atomic.Int64 // unix nanos: fleet health is not judged before
+	checking        atomic.Int64 // jobs whose checks are running
 	abort           context.CancelCauseFunc
 	ctx             context.Context       // the run's: jobs are followed to their end even when the timeline stops early
 	fleetNotes      map[string]*fleetNote // by kind of diagnosis
@@ -434,7 +435,13 @@ func (r *run) step(ctx context.Context, i int, st *scenarios.Step) error {
 		r.jobsPending.Add(1)
 		j.start(r.ctx)
 		if !st.Job.NoWait {
-			_ = j.wait(ctx, j.timeout+time.Minute) // a job that does not finish fails its own check
+			// a job that does not finish fails its own check; the step ends once it is checked
+			if j.wait(ctx, j.timeout+time.Minute) == nil {
+				select {
+				case <-j.checked:
+				case <-ctx.Done():
+				}
+			}
 		}
 	case st.Load != nil:
 		r.loads.Add(1)
@@ -653,6 +660,12 @@ func (r *run) fault(ctx context.Context, step int, f *scenarios.FaultStep, victi
 		dur = f.Flap.Duration.D() + f.Flap.Period.D()/2
 		go r.flap(ctx, victims, f.Flap)
 	case f.ServerRestart != nil, f.ServerPause != nil:
+		// checks still reading finished jobs from the server go first
+		for deadline := time.Now().Add(time.Minute); r.checking.Load() > 0 && time.Now().Before(deadline); {
+			if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+				return err
+			}
+		}
 		r.serverBusyUntil.Store(math.MaxInt64)
 		defer func() { r.serverBusyUntil.Store(time.Now().Add(15 * time.Second).UnixNano()) }()
 	}
@@ -780,7 +793,13 @@ func (r *run) allJobs() []*jobRun {
 
 // jobDone runs a finished job's checks.
 func (r *run) jobDone(j *jobRun) {
+	r.checking.Add(1)
+	defer r.checking.Add(-1)
+	defer close(j.checked)
 	defer r.jobsPending.Done()
+	if err := r.fleet.Sync(r.ctx); err != nil {
+		r.note("waiting for the nodes' events of job " + j.name + ": " + err.Error())
+	}
 	r.checkJob(j)
 	if j.spec.Expect != nil {
 		r.expectations(j, j.spec.Expect, "job/"+j.name)

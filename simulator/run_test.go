@@ -47,6 +47,9 @@ var ciScenarios = []string{"smoke", "nack-storm", "crash-mid-run", "run-timeouts
 	"partition-during-run", "output-capture-at-scale"}
 
 func TestLibrary(t *testing.T) {
+	if os.Getenv("PUSHLAB_SCENARIOS") == "" {
+		t.Skip("PUSHLAB_SCENARIOS is not set (make scenarios runs it)")
+	}
 	runLibrary(t, ciScenarios, Options{Scale: 0.1})
 }
 

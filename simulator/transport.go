@@ -86,8 +86,8 @@ func (rec *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.metrics.Duration("http_req_duration", elapsed, tags)
 	r.metrics.Add("http_reqs", 1, tags)
 	f := 0.0
-	if failed {
-		f = 1
+	if failed && start.UnixNano() >= r.serverBusyUntil.Load() {
+		f = 1 // failures while pushlab restarts or pauses the server are the fault's, not the server's
 	}
 	r.metrics.Add("http_req_failed", f, tags)
 	return resp, err

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,7 +55,8 @@ type workerNode struct {
 }
 
 type workerCommand struct {
-	Op         string        `json:"op"` // start, crash, restart, unavailable, skew
+	Op         string        `json:"op"` // start, crash, restart, unavailable, skew, sync
+	Seq        int64         `json:"seq,omitempty"`
 	Nodes      []string      `json:"nodes,omitempty"`
 	D          time.Duration `json:"d,omitempty"`
 	Disconnect bool          `json:"disconnect,omitempty"`
@@ -70,10 +73,11 @@ type workerEvent struct {
 }
 
 type workerLine struct {
-	Event *workerEvent     `json:"e,omitempty"`
-	Stats *fakenodes.Stats `json:"s,omitempty"`
-	Err   string           `json:"err,omitempty"`
-	Ready bool             `json:"ready,omitempty"`
+	Event  *workerEvent     `json:"e,omitempty"`
+	Stats  *fakenodes.Stats `json:"s,omitempty"`
+	Err    string           `json:"err,omitempty"`
+	Ready  bool             `json:"ready,omitempty"`
+	Synced int64            `json:"synced,omitempty"` // every event before sync Seq is above this line
 }
 
 // workerFleet drives worker processes.
@@ -82,18 +86,21 @@ type workerFleet struct {
 	procs []*workerProc
 	owner map[string]*workerProc
 
-	mu     sync.Mutex
-	states map[string]fakenodes.State
+	mu      sync.Mutex
+	states  map[string]fakenodes.State
+	syncSeq atomic.Int64
 }
 
 type workerProc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	enc   *json.Encoder
-	mu    sync.Mutex
-	stats fakenodes.Stats
-	done  chan struct{}
-	err   error
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	enc    *json.Encoder
+	mu     sync.Mutex
+	stats  fakenodes.Stats
+	synced int64
+	sync   *sync.Cond // signalled when synced grows
+	done   chan struct{}
+	err    error
 }
 
 func newWorkerFleet(ctx context.Context, r *run, spec fleetSpec, perProcess int) (nodeFleet, error) {
@@ -155,6 +162,7 @@ func (wf *workerFleet) startWorker(ctx context.Context, ws workerSpec) (*workerP
 		return nil, err
 	}
 	p := &workerProc{cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), done: make(chan struct{})}
+	p.sync = sync.NewCond(&p.mu)
 	if err := p.enc.Encode(ws); err != nil {
 		return nil, err
 	}
@@ -185,6 +193,11 @@ func (wf *workerFleet) startWorker(ctx context.Context, ws workerSpec) (*workerP
 				p.mu.Lock()
 				p.stats = *l.Stats
 				p.mu.Unlock()
+			case l.Synced != 0:
+				p.mu.Lock()
+				p.synced = max(p.synced, l.Synced)
+				p.sync.Broadcast()
+				p.mu.Unlock()
 			case l.Event != nil:
 				wf.event(l.Event)
 			}
@@ -192,6 +205,10 @@ func (wf *workerFleet) startWorker(ctx context.Context, ws workerSpec) (*workerP
 		if !readied {
 			ready <- errors.New("the worker exited before it was ready")
 		}
+		p.mu.Lock()
+		p.synced = math.MaxInt64 // nothing more will come
+		p.sync.Broadcast()
+		p.mu.Unlock()
 		_ = cmd.Wait()
 	}()
 	select {
@@ -272,6 +289,28 @@ func (wf *workerFleet) Unavailable(names []string, d time.Duration, disconnect b
 
 func (wf *workerFleet) SetSkew(names []string, skew time.Duration) {
 	wf.send(workerCommand{Op: "skew", Nodes: names, D: skew})
+}
+
+// Sync asks every worker to write out the events it has and waits for all to have done so.
+func (wf *workerFleet) Sync(ctx context.Context) error {
+	seq := wf.syncSeq.Add(1)
+	wf.send(workerCommand{Op: "sync", Seq: seq})
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, p := range wf.procs {
+		stop := context.AfterFunc(ctx, func() {
+			p.mu.Lock()
+			p.sync.Broadcast()
+			p.mu.Unlock()
+		})
+		p.mu.Lock()
+		for p.synced < seq && ctx.Err() == nil {
+			p.sync.Wait()
+		}
+		p.mu.Unlock()
+		stop()
+	}
+	return ctx.Err()
 }
 
 // Stop closes the workers' standard input (they stop their nodes and exit) and waits.
@@ -392,6 +431,11 @@ loop:
 				lf.Unavailable(c.Nodes, c.D, c.Disconnect)
 			case "skew":
 				lf.SetSkew(c.Nodes, c.D)
+			case "sync":
+				write(workerLine{Synced: c.Seq})
+				outMu.Lock()
+				bw.Flush()
+				outMu.Unlock()
 			}
 		case <-tick.C:
 			s := lf.Stats()

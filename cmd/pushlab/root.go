@@ -15,6 +15,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(newValidateCommand(), newRunCommand())
 	root.AddCommand(newJobCommand(), newNodeCommand())
 	root.AddCommand(newFleetCommand())
+	root.AddCommand(newConformanceCommand())
 	root.AddCommand(newGateCommand())
 	return root
 }

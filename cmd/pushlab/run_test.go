@@ -39,6 +39,9 @@ func TestRunInvalid(t *testing.T) {
 // TestRunCommand runs a small scenario end to end through the binary: the embedded server as a
 // child process (paused once), the nodes spread over worker processes, and the reports.
 func TestRunCommand(t *testing.T) {
+	if os.Getenv("PUSHLAB_SCENARIOS") == "" {
+		t.Skip("PUSHLAB_SCENARIOS is not set (make scenarios runs it)")
+	}
 	bin := buildForValidate(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "small.yaml")

@@ -13,7 +13,8 @@ import (
 // their labels.
 type Stats struct {
 	Examples int
-	Labels   []string
+	Labels   []string       // every label some example carries, sorted
+	ByLabel  map[string]int // examples per label
 }
 
 // Markdown renders the catalogue: a summary, coverage by section and by original spec file,
@@ -29,14 +30,14 @@ func Markdown(units []Unit, stats map[string]Stats, labelHelp map[string]string)
 	b.WriteString("# Conformance catalogue\n\n")
 	fmt.Fprintf(&b, "The conformance suite holds **%d specs** (Ginkgo examples, table entries counted) in %d catalogued units. ", total, len(units))
 	b.WriteString("Each unit states a rule that MUST hold, the section of `shared/protocol.md` it comes from, and the test of the original ")
-	b.WriteString("pushy suite (oc-pushy-pedant, protocol.md §8.2) it supersedes. Run it with `go test ./conformance/...` or `pushlab conformance`; ")
-	b.WriteString("select with `--label-filter` (see docs on labels below).\n\n")
+	b.WriteString("pushy suite (oc-pushy-pedant, protocol.md §8.2) it supersedes.\n\n")
+	b.WriteString(running)
 
 	b.WriteString("## Labels\n\n| label | specs | meaning |\n|---|---|---|\n")
 	labelCount := map[string]int{}
 	for _, u := range units {
-		for _, l := range stats[u.Key()].Labels {
-			labelCount[l] += stats[u.Key()].Examples
+		for l, n := range stats[u.Key()].ByLabel {
+			labelCount[l] += n
 		}
 	}
 	lnames := make([]string, 0, len(labelHelp))
@@ -114,6 +115,27 @@ func Markdown(units []Unit, stats map[string]Stats, labelHelp map[string]string)
 	}
 	return b.Bytes()
 }
+
+// running is the catalogue's guide to running the suite.
+const running = "## Running the suite\n\n" +
+	"| how | command |\n|---|---|\n" +
+	"| against an in-process reference server (default) | `go test ./conformance/...` or `pushlab conformance` |\n" +
+	"| a subset | `pushlab conformance --label-filter smoke` / `go test ./conformance -args -conformance.label-filter=smoke` (also `-ginkgo.label-filter`, `-ginkgo.focus`) |\n" +
+	"| against any server | `pushlab conformance --url URL --org ORG --user USER --key USER.pem --superuser-key PIVOTAL.pem` (or `--client-keys-dir DIR` of pre-registered NAME.pem node clients) |\n" +
+	"| against a container image | `pushlab conformance --image IMAGE` (testcontainers-go, host network; the image runs `pushlab server` flags) |\n" +
+	"| as a prebuilt binary | `go test -c -o conformance.test ./conformance` or `ginkgo build ./conformance`, then `./conformance.test -conformance.url=...` |\n" +
+	"| reports | `--report-dir DIR`: `junit.xml`, `conformance.json` (Ginkgo), `results.json`, `summary.txt` |\n\n" +
+	"`pushlab conformance` runs the suite compiled into the binary (Ginkgo's `RunSpecs` from the command): nothing else to build or ship. " +
+	"Flags are validated before any spec runs and stray arguments are refused. Waits derive from the target's heartbeat interval " +
+	"(its config endpoint); what the server does not advertise (voting timeout, wait-complete time, org feed expiration, keepalive) " +
+	"defaults to the real server's values and can be given. The in-process target uses the fast timings of `server/servertest` with " +
+	"500 ms heartbeats. A test can run the suite against a server built with another configuration with `conformance.Run` " +
+	"(`Options.ServerConfig`), once per process, or against any number of targets with `conformance.Exec` on a compiled suite.\n\n" +
+	"Verdicts: **pass**; **non-strict** — the target follows the other reading of a point where the real server's code and its public " +
+	"docs disagree (protocol.md §11; `--profile pushy-3.0` (default) or `docs`; `--strict` makes it a failure); **fail**, with the " +
+	"protocol.md section in the summary; **inconclusive** — a failure while the harness itself stalled for a heartbeat interval or more " +
+	"(an overloaded machine cannot judge liveness); **skip** — the target cannot play the spec (no superuser key, too few node keys, " +
+	"not restartable). Exit status of `pushlab conformance`: 0 pass, 1 fail, 2 inconclusive, 4 invalid flags, 5 target not reachable.\n\n"
 
 func escape(s string) string {
 	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)

@@ -52,8 +52,22 @@ type Config struct {
 	// LoadNodes is how many nodes the load and chaos specs use.
 	LoadNodes int
 
+	// Mutants are deliberate faults (server/mutant) the in-process reference server starts
+	// with, to prove the suite catches them.
+	Mutants []string
+
 	ListTests  bool
 	ListLabels bool
+
+	// FlagName spells a setting's flag in messages (nil: -conformance.NAME).
+	FlagName func(name string) string
+}
+
+func (c *Config) flag(name string) string {
+	if c.FlagName != nil {
+		return c.FlagName(name)
+	}
+	return "-" + FlagPrefix + name
 }
 
 // DefaultConfig is a run against the in-process reference server.
@@ -89,6 +103,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.OrgFeedExpiration, p+"org-feed-expiration", c.OrgFeedExpiration, "how long the target keeps org feed events")
 	fs.DurationVar(&c.KeepAlive, p+"keepalive", c.KeepAlive, "how long a feed of the target stays silent before a keepalive comment")
 	fs.IntVar(&c.LoadNodes, p+"load-nodes", c.LoadNodes, "nodes of the load and chaos specs")
+	fs.Func(p+"mutants", "comma-separated deliberate faults of the in-process reference server (server/mutant)", func(v string) error {
+		c.Mutants = nil
+		for _, m := range strings.Split(v, ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				c.Mutants = append(c.Mutants, m)
+			}
+		}
+		return nil
+	})
 	fs.BoolVar(&c.ListTests, p+"list-tests", c.ListTests, "list every spec and exit")
 	fs.BoolVar(&c.ListLabels, p+"list-labels", c.ListLabels, "list the label registry and exit")
 }
@@ -100,53 +123,58 @@ func (c *Config) InProcess() bool { return c.URL == "" && c.Image == "" }
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	f := c.flag
 	if c.URL != "" && c.Image != "" {
-		bad("-%surl and -%simage exclude each other", FlagPrefix, FlagPrefix)
+		bad("%s and %s exclude each other", f("url"), f("image"))
 	}
 	if c.URL != "" {
 		u, err := url.Parse(c.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("-%surl %q is not an http(s) URL", FlagPrefix, c.URL)
+			bad("%s %q is not an http(s) URL", f("url"), c.URL)
 		} else if strings.Trim(u.Path, "/") != "" {
-			bad("-%surl %q must be the server's base URL, without a path", FlagPrefix, c.URL)
+			bad("%s %q must be the server's base URL, without a path", f("url"), c.URL)
 		}
 		if c.Org == "" {
-			bad("-%sorg is required with -%surl", FlagPrefix, FlagPrefix)
+			bad("%s is required with %s", f("org"), f("url"))
 		}
 		if c.User == "" || c.KeyPath == "" {
-			bad("-%suser and -%skey are required with -%surl", FlagPrefix, FlagPrefix, FlagPrefix)
+			bad("%s and %s are required with %s", f("user"), f("key"), f("url"))
 		}
 		if c.SuperuserKeyPath == "" && c.ClientKeysDir == "" {
-			bad("-%surl needs -%ssuperuser-key or -%sclient-keys-dir to obtain node clients", FlagPrefix, FlagPrefix, FlagPrefix)
+			bad("%s needs %s or %s to obtain node clients", f("url"), f("superuser-key"), f("client-keys-dir"))
 		}
-	} else if c.KeyPath != "" || c.SuperuserKeyPath != "" || c.ClientKeysDir != "" {
-		if c.Image == "" {
-			bad("-%skey, -%ssuperuser-key and -%sclient-keys-dir need -%surl", FlagPrefix, FlagPrefix, FlagPrefix, FlagPrefix)
-		}
+	} else if c.KeyPath != "" || c.SuperuserKeyPath != "" || c.ClientKeysDir != "" || c.Org != "" {
+		bad("%s, %s, %s and %s need %s", f("org"), f("key"), f("superuser-key"), f("client-keys-dir"), f("url"))
 	}
-	for name, path := range map[string]string{"key": c.KeyPath, "superuser-key": c.SuperuserKeyPath} {
-		if path == "" {
+	for _, k := range []struct{ name, path string }{{"key", c.KeyPath}, {"superuser-key", c.SuperuserKeyPath}} {
+		if k.path == "" {
 			continue
 		}
-		if st, err := os.Stat(path); err != nil || st.IsDir() {
-			bad("-%s%s %q is not a readable file", FlagPrefix, name, path)
+		if st, err := os.Stat(k.path); err != nil || st.IsDir() {
+			bad("%s %q is not a readable file", f(k.name), k.path)
 		}
 	}
 	if c.ClientKeysDir != "" {
 		if st, err := os.Stat(c.ClientKeysDir); err != nil || !st.IsDir() {
-			bad("-%sclient-keys-dir %q is not a directory", FlagPrefix, c.ClientKeysDir)
+			bad("%s %q is not a directory", f("client-keys-dir"), c.ClientKeysDir)
 		}
 	}
 	if c.Profile != ProfilePushy30 && c.Profile != ProfileDocs {
-		bad("-%sprofile %q: want %s or %s", FlagPrefix, c.Profile, ProfilePushy30, ProfileDocs)
+		bad("%s %q: want %s or %s", f("profile"), c.Profile, ProfilePushy30, ProfileDocs)
 	}
-	for name, d := range map[string]time.Duration{"voting-timeout": c.VotingTimeout, "wait-complete-time": c.WaitCompleteTime, "org-feed-expiration": c.OrgFeedExpiration, "keepalive": c.KeepAlive} {
-		if d <= 0 {
-			bad("-%s%s must be positive, got %s", FlagPrefix, name, d)
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"voting-timeout", c.VotingTimeout}, {"wait-complete-time", c.WaitCompleteTime}, {"org-feed-expiration", c.OrgFeedExpiration}, {"keepalive", c.KeepAlive}} {
+		if d.v <= 0 {
+			bad("%s must be positive, got %s", f(d.name), d.v)
 		}
 	}
+	if len(c.Mutants) > 0 && !c.InProcess() {
+		bad("%s apply to the in-process reference server only", f("mutants"))
+	}
 	if c.LoadNodes < 10 {
-		bad("-%sload-nodes must be at least 10, got %d", FlagPrefix, c.LoadNodes)
+		bad("%s must be at least 10, got %d", f("load-nodes"), c.LoadNodes)
 	}
 	return errors.Join(errs...)
 }

@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"time"
@@ -95,17 +96,49 @@ func (s *Suite) WaitNode(id, node, want string) {
 }
 
 // OfflineJob is a job on a node that never connected, finished quorum_failed: a fixture the
-// read-only specs share. It is created on first use.
+// read-only specs share. It is created on first use; when that fails, every spec that needs it
+// fails at once with the same reason.
 func (s *Suite) OfflineJob() string {
 	ginkgo.GinkgoHelper()
 	s.fixtureMu.Lock()
 	defer s.fixtureMu.Unlock()
+	if s.offlineErr != "" {
+		ginkgo.Fail("the shared offline-job fixture could not be made: " + s.offlineErr)
+	}
 	if s.offlineJob == "" {
-		id := s.StartJob(map[string]any{"command": "sleep 1", "nodes": []string{s.Name("DONKEY")}})
-		s.WaitJob(id, "quorum_failed")
+		id, err := s.makeOfflineJob()
+		if err != nil {
+			s.offlineErr = err.Error()
+			ginkgo.Fail("the shared offline-job fixture could not be made: " + s.offlineErr)
+		}
 		s.offlineJob = id
 	}
 	return s.offlineJob
+}
+
+// makeOfflineJob posts a job on a node that never connected and waits until it is
+// quorum_failed (protocol.md §5.6).
+func (s *Suite) makeOfflineJob() (string, error) {
+	body, _ := json.Marshal(map[string]any{"command": "sleep 1", "nodes": []string{s.Name("DONKEY")}})
+	ctx := context.Background()
+	started, err := s.API.StartJobRaw(ctx, body)
+	if err != nil {
+		return "", fmt.Errorf("POST jobs: %w", err)
+	}
+	deadline := time.Now().Add(s.Timings.Job)
+	for {
+		j, err := s.API.Job(ctx, started.ID)
+		if err != nil {
+			return "", fmt.Errorf("GET job %s: %w", started.ID, err)
+		}
+		if j.Status == "quorum_failed" {
+			return started.ID, nil
+		}
+		if j.Finished() || time.Now().After(deadline) {
+			return "", fmt.Errorf("job %s on a node that never connected is %s (nodes %v), want quorum_failed", started.ID, j.Status, j.Nodes)
+		}
+		time.Sleep(s.Timings.Poll) // polling interval of a deadline loop
+	}
 }
 
 // NodeMap builds the "nodes" object of a job: status → names.

@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"crypto/rsa"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
+	zmq "github.com/pebbe/zmq4"
 
 	"github.com/pushlab/pushlab/fakenodes"
 	"github.com/pushlab/pushlab/fakenodes/behaviour"
@@ -285,13 +287,40 @@ func (s *Suite) Fleet(clients []NodeKey, plan *behaviour.Plan, seed int64) *fake
 	return f
 }
 
-// DialUnadmitted connects a stranger that reuses p's config and session key but its own CURVE
-// key pair, which no config request admitted.
-func (s *Suite) DialUnadmitted(p *Peer) *Peer {
-	ginkgo.GinkgoHelper()
-	tb := newAsyncTB()
-	sp := scripted.DialPeerWithConfig(tb, p.Config, p.SessionKey(), p.Node, p.Org)
-	return &Peer{Peer: sp, Client: p.Client, s: s, tb: tb}
+// UnadmittedProbe connects to the command channel with a CURVE key pair that no config
+// request admitted, sends p's node a signed heartbeat (without blocking: a refused handshake
+// leaves nowhere to send) and reports whether anything came back within d.
+func (s *Suite) UnadmittedProbe(p *Peer, d time.Duration) (bool, error) {
+	pub, sec, err := zmq.NewCurveKeypair()
+	if err != nil {
+		return false, err
+	}
+	sock, err := zmq.NewSocket(zmq.DEALER)
+	if err != nil {
+		return false, err
+	}
+	defer sock.Close()
+	_ = sock.SetLinger(0)
+	_ = sock.SetSndtimeo(d)
+	if err := sock.ClientAuthCurve(p.Config.CurvePublicKey, pub, sec); err != nil {
+		return false, err
+	}
+	if err := sock.Connect(p.Config.PushJobs.Heartbeat.CommandAddr); err != nil {
+		return false, err
+	}
+	body, err := json.Marshal(wire.NodeMessage{Node: p.Node, Client: p.Node, ProtocolVersion: wire.ProtocolVersion, Org: p.Org,
+		Type: wire.TypeHeartbeat, Sequence: 1, Timestamp: wire.FormatTime(time.Now()), IncarnationID: p.IncarnationID, JobState: "idle"})
+	if err != nil {
+		return false, err
+	}
+	_, _ = sock.SendMessage(wire.SignHMAC(p.SessionKey(), body), body) // may time out: nothing to send to
+	poller := zmq.NewPoller()
+	poller.Add(sock, zmq.POLLIN)
+	polled, err := poller.Poll(d)
+	if err != nil {
+		return false, err
+	}
+	return len(polled) > 0, nil
 }
 
 // WaitAllAvailable polls the node list until every named node is listed available.

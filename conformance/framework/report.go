@@ -41,9 +41,12 @@ type SpecResult struct {
 
 // Results is a whole run.
 type Results struct {
-	Passed   bool          `json:"passed"`
-	Duration time.Duration `json:"duration"`
-	Specs    []SpecResult  `json:"specs"`
+	Passed bool `json:"passed"`
+	// SetupFailed is set when a suite-level node failed (the target could not be reached or
+	// started): the specs did not judge the server.
+	SetupFailed bool          `json:"setup_failed,omitempty"`
+	Duration    time.Duration `json:"duration"`
+	Specs       []SpecResult  `json:"specs"`
 }
 
 // Count returns how many specs have this verdict.
@@ -74,6 +77,7 @@ func ResultsFromReport(r types.Report) Results {
 	for _, s := range r.SpecReports {
 		if s.LeafNodeType != types.NodeTypeIt {
 			if s.State.Is(types.SpecStateFailureStates) {
+				res.SetupFailed = true
 				res.Specs = append(res.Specs, SpecResult{Name: "[" + s.LeafNodeType.String() + "] " + s.LeafNodeText, Verdict: VerdictFail,
 					State: s.State.String(), Message: s.Failure.Message, Location: s.Failure.Location.String(), Duration: s.RunTime})
 			}

@@ -43,6 +43,7 @@ type Suite struct {
 
 	fixtureMu  sync.Mutex
 	offlineJob string
+	offlineErr string
 
 	stalls *stallMonitor
 }
@@ -97,6 +98,7 @@ func Setup(ctx context.Context) error {
 		target, err = StartContainer(ctx, cfg.Image)
 	default:
 		sc := FastConfig("")
+		sc.Mutants = append(sc.Mutants, cfg.Mutants...)
 		if tuneServer != nil {
 			tuneServer(&sc)
 		}
@@ -109,14 +111,19 @@ func Setup(ctx context.Context) error {
 		http: &http.Client{Timeout: 60 * time.Second}}
 	s.API = pushyclient.New(target.URL(), target.Org(), &chefauth.Signer{UserID: target.User().Name, Key: target.User().Key})
 	s.API.HTTP = &http.Client{}
+	release := func() {
+		if given == nil {
+			target.Close()
+		}
+	}
 	s.nodes, err = newNodePool(s)
 	if err != nil {
-		target.Close()
+		release()
 		return err
 	}
 	hb, err := s.probeHeartbeat(ctx)
 	if err != nil {
-		target.Close()
+		release()
 		return fmt.Errorf("reading the target's heartbeat interval from its config endpoint: %w", err)
 	}
 	s.Timings = NewTimings(hb, target.Settings())

@@ -78,7 +78,7 @@ var _ = Describe("Chaos", L("chaos"), Ordered, func() {
 	// drop), completes the job, and its feed is complete and consistent with the statuses.
 	// Section: §5.6, §4.3, §6
 	// Supersedes: end_to_end_spec.rb crash, restart, nack and stale-message cases (one node at a time in the original)
-	It("reports every misbehaving node's status", func() {
+	It("reports every misbehaving node's status", L("smoke"), func() {
 		var nodes []string
 		for _, g := range groups {
 			if g.name != "hang past run_timeout" && g.name != "never answer the commit" {

@@ -243,9 +243,8 @@ var _ = Describe("Node protocol", L("liveness"), func() {
 	// Supersedes: none (new in this suite)
 	It("refuses a CURVE key no config request admitted", func() {
 		p := s().Peer("DONKEY")
-		stranger := s().DialUnadmitted(p)
-		stranger.Send(wire.TypeHeartbeat, "")
-		_, ok := stranger.Next(s().Timings.Quiet)
-		Expect(ok).To(BeFalse(), "an unadmitted CURVE key got a message")
+		got, err := s().UnadmittedProbe(p, s().Timings.Quiet)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got).To(BeFalse(), "an unadmitted CURVE key got a message")
 	})
 })

@@ -43,7 +43,7 @@ var _ = Describe("Under load", L("load"), Ordered, func() {
 	// order; timestamps non-decreasing; the counts match the final node statuses.
 	// Section: §6, §5.3
 	// Supersedes: none (new in this suite; the original never ran more than three nodes)
-	It("streams a job on hundreds of nodes", func() {
+	It("streams a job on hundreds of nodes", L("smoke"), func() {
 		id := s().StartJob(job("chef-client", nodes))
 		evs := s().JobFeed(id, "").Drain()
 		j := s().WaitJob(id, "complete")
