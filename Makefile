@@ -5,7 +5,7 @@ BIN := bin/pushlab
 PKGS := ./...
 export CGO_ENABLED := 1
 
-.PHONY: all deps test-deps build run server scenarios soak test unit race vet fmt bench fuzz image clean
+.PHONY: all deps test-deps build run server scenarios scenarios-full soak test unit race vet fmt bench fuzz image clean
 
 all: build
 
@@ -37,11 +37,17 @@ run: build
 server: build
 	./$(BIN) server --data-dir ./pushlab-data
 
-# scenarios: every shipped scenario at full size but soak (fanout-9000 included), one after
-# the other; reports in pushlab-reports/NAME. soak has its own target (four hours).
-SCENARIOS ?= $(filter-out soak,$(basename $(notdir $(wildcard scenarios/library/*.yaml))))
-scenarios: build
-	@failed=""; for s in $(SCENARIOS); do \
+# scenarios: every shipped scenario but soak, at a tenth of its size against the in-process
+# reference server (fanout-9000, mixed-chaos, reconnect-storm and server-restart-mid-job with
+# the pushlab binary), plus pushlab run end to end; a few minutes.
+scenarios: deps
+	PUSHLAB_SCENARIOS=1 PUSHLAB_LONG=1 $(GO) test -count=1 -timeout 30m -run 'TestLibrary|TestRunCommand' -v ./simulator/ ./cmd/pushlab/
+
+# scenarios-full: every shipped scenario but soak at full size (1,000 to 9,000 nodes), one
+# after the other; reports in pushlab-reports/NAME. soak has its own target (four hours).
+FULL_SCENARIOS ?= $(filter-out soak,$(basename $(notdir $(wildcard scenarios/library/*.yaml))))
+scenarios-full: build
+	@failed=""; for s in $(FULL_SCENARIOS); do \
 		echo "== $$s"; rm -rf pushlab-reports/$$s; \
 		./$(BIN) run $$s --progress never --report-dir pushlab-reports/$$s || failed="$$failed $$s"; \
 	done; \

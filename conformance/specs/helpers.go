@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -149,8 +148,6 @@ func (a access) check(method, path, body string) framework.Response {
 func offlineNodeState(node string) string {
 	return fmt.Sprintf(`{"node_name":%q,"status":"offline","availability":"unavailable"}`, node)
 }
-
-func trimSlash(p string) string { return strings.TrimSuffix(p, "/") }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 

@@ -120,19 +120,10 @@ func (p *pipeline) apply(o *op) {
 	}
 }
 
+// flush writes what is pending: outputs first, then node statuses, then job statuses, so that
+// a client that sees a job finished can read every node's status and output at once (the real
+// server stores a node's output before it updates the job).
 func (p *pipeline) flush() {
-	if len(p.nodes) > 0 {
-		if err := p.persist.NodeStatuses(p.nodes); err != nil {
-			p.log.Error("storing node statuses", "count", len(p.nodes), "err", err)
-		}
-		p.nodes = nil
-	}
-	for _, j := range p.jobs {
-		if err := p.persist.JobStatus(j.jobID, j.status, j.at); err != nil {
-			p.log.Error("storing job status", "job", j.jobID, "status", j.status, "err", err)
-		}
-	}
-	p.jobs = nil
 	if len(p.outputs) > 0 {
 		if b, ok := p.persist.(OutputBatcher); ok {
 			if err := b.Outputs(p.outputs); err != nil {
@@ -147,4 +138,16 @@ func (p *pipeline) flush() {
 		}
 		p.outputs = nil
 	}
+	if len(p.nodes) > 0 {
+		if err := p.persist.NodeStatuses(p.nodes); err != nil {
+			p.log.Error("storing node statuses", "count", len(p.nodes), "err", err)
+		}
+		p.nodes = nil
+	}
+	for _, j := range p.jobs {
+		if err := p.persist.JobStatus(j.jobID, j.status, j.at); err != nil {
+			p.log.Error("storing job status", "job", j.jobID, "status", j.status, "err", err)
+		}
+	}
+	p.jobs = nil
 }
