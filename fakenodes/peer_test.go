@@ -189,6 +189,9 @@ func (p *peer) recv(timeout time.Duration) *nodeMsg {
 // expect reads node messages until one of type typ arrives (others are skipped).
 func (p *peer) expect(typ string, timeout time.Duration) *nodeMsg {
 	p.t.Helper()
+	// A deadline, not a timing assertion: a machine busy with other test packages delays the
+	// node's loops, so wait at least expectFloor before calling the message missing.
+	timeout = max(timeout, expectFloor)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if m := p.recv(time.Until(deadline)); m != nil && m.msg.Type == typ {
@@ -198,6 +201,9 @@ func (p *peer) expect(typ string, timeout time.Duration) *nodeMsg {
 	p.t.Fatalf("no %s within %s", typ, timeout)
 	return nil
 }
+
+// expectFloor is the shortest wait of expect.
+const expectFloor = 5 * time.Second
 
 // quiet reads node messages for d and returns the types seen.
 func (p *peer) quiet(d time.Duration) []string {
