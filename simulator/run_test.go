@@ -55,7 +55,7 @@ func TestLibrary(t *testing.T) {
 
 // longScenarios take minutes even scaled down, or need the pushlab binary: the embedded
 // server as a child process (serverPause) and worker processes. PUSHLAB_LONG=1 runs them.
-var longScenarios = []string{"server-restart-mid-job", "reconnect-storm", "mixed-chaos", "fanout-9000"}
+var longScenarios = []string{"server-restart-mid-job", "mixed-chaos", "fanout-9000", "reconnect-storm"}
 
 func TestLibraryLong(t *testing.T) {
 	if os.Getenv("PUSHLAB_LONG") == "" {
@@ -65,7 +65,10 @@ func TestLibraryLong(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/pushlab").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	runLibrary(t, longScenarios, Options{Scale: 0.1, ServerBinary: bin, WorkerBinary: bin})
+	o := Options{Scale: 0.1, ServerBinary: bin, WorkerBinary: bin}
+	runLibrary(t, longScenarios[:len(longScenarios)-1], o)
+	// Storms of reconnects are what reconnect-storm measures: it runs alone.
+	runLibrary(t, longScenarios[len(longScenarios)-1:], o)
 }
 
 // runLibrary runs shipped scenarios all at once (their waits, not their CPU, take the time),
@@ -97,6 +100,10 @@ func runLibrary(t *testing.T, names []string, o Options) {
 }
 
 func checkLibraryRun(t *testing.T, name string, scale float64, res *Result, err error, took time.Duration) {
+	if err == nil && res.ExitCode == scenarios.ExitInconclusive {
+		// The harness itself lagged (a busy machine): the run says so and judges nothing.
+		t.Skipf("%s: inconclusive, the simulated fleet lagged\n%s", name, summary(res))
+	}
 	if err != nil || res.ExitCode != scenarios.ExitPass {
 		t.Fatalf("%s: exit %d (%v)\n%s", name, res.ExitCode, err, summary(res))
 	}
