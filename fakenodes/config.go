@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pushlab/pushlab/internal/chefauth"
+	"github.com/pushlab/pushlab/internal/pushyclient"
 	"github.com/pushlab/pushlab/internal/wire"
 )
 
@@ -35,32 +36,6 @@ type pushyConfig struct {
 	MaxMessageSkew   time.Duration
 	MaxBodySize      int
 	IncarnationID    string
-}
-
-type configJSON struct {
-	Type     string `json:"type"`
-	Host     string `json:"host"`
-	PushJobs struct {
-		Heartbeat struct {
-			OutAddr          string  `json:"out_addr"`
-			CommandAddr      string  `json:"command_addr"`
-			Interval         float64 `json:"interval"`
-			OfflineThreshold int     `json:"offline_threshold"`
-			OnlineThreshold  int     `json:"online_threshold"`
-		} `json:"heartbeat"`
-	} `json:"push_jobs"`
-	Node              string  `json:"node"`
-	Organization      string  `json:"organization"`
-	PublicKey         string  `json:"public_key"`
-	CurvePublicKey    *string `json:"curve_public_key"`
-	EncodedSessionKey *struct {
-		Method string `json:"method"`
-		Key    string `json:"key"`
-	} `json:"encoded_session_key"`
-	Lifetime       float64 `json:"lifetime"`
-	MaxMessageSkew float64 `json:"max_message_skew"`
-	MaxBodySize    int     `json:"max_body_size"`
-	IncarnationID  string  `json:"incarnation_id"`
 }
 
 // configFetcher signs and sends config requests and decodes the answers. Server public keys are
@@ -127,7 +102,7 @@ func (f *configFetcher) fetch(ctx context.Context, node, clientName string, key 
 
 // parse decodes a config document and decrypts its session key.
 func (f *configFetcher) parse(data []byte, key *rsa.PrivateKey) (*pushyConfig, error) {
-	var j configJSON
+	var j pushyclient.NodeConfig
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("config is not JSON: %v", err)
 	}

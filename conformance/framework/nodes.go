@@ -302,7 +302,7 @@ func (s *Suite) UnadmittedProbe(p *Peer, d time.Duration) (bool, error) {
 	defer sock.Close()
 	_ = sock.SetLinger(0)
 	_ = sock.SetSndtimeo(d)
-	if err := sock.ClientAuthCurve(p.Config.CurvePublicKey, pub, sec); err != nil {
+	if err := sock.ClientAuthCurve(p.Config.CurveKey(), pub, sec); err != nil {
 		return false, err
 	}
 	if err := sock.Connect(p.Config.PushJobs.Heartbeat.CommandAddr); err != nil {

@@ -17,35 +17,12 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/pushlab/pushlab/internal/chefauth"
+	"github.com/pushlab/pushlab/internal/pushyclient"
 	"github.com/pushlab/pushlab/internal/wire"
 )
 
-// NodeConfig is the answer of GET /organizations/ORG/pushy/config/NODE (protocol.md §2.9).
-type NodeConfig struct {
-	Type         string `json:"type"`
-	Host         string `json:"host"`
-	Node         string `json:"node"`
-	Organization string `json:"organization"`
-	PushJobs     struct {
-		Heartbeat struct {
-			OutAddr          string  `json:"out_addr"`
-			CommandAddr      string  `json:"command_addr"`
-			Interval         float64 `json:"interval"`
-			OfflineThreshold int     `json:"offline_threshold"`
-			OnlineThreshold  int     `json:"online_threshold"`
-		} `json:"heartbeat"`
-	} `json:"push_jobs"`
-	PublicKey         string `json:"public_key"`
-	CurvePublicKey    string `json:"curve_public_key"`
-	EncodedSessionKey struct {
-		Method string `json:"method"`
-		Key    string `json:"key"`
-	} `json:"encoded_session_key"`
-	Lifetime       int    `json:"lifetime"`
-	MaxMessageSkew int    `json:"max_message_skew"`
-	MaxBodySize    int    `json:"max_body_size"`
-	IncarnationID  string `json:"incarnation_id"`
-}
+// NodeConfig is the answer of the config endpoint.
+type NodeConfig = pushyclient.NodeConfig
 
 // FetchConfig asks the server for a node's configuration, signed with the node's client key,
 // and decrypts the session key.
@@ -71,6 +48,9 @@ func FetchConfig(baseURL, org, node string, key *rsa.PrivateKey, ccpk string) (*
 	var cfg NodeConfig
 	if err := json.Unmarshal(body, &cfg); err != nil {
 		return nil, nil, fmt.Errorf("config for %s: %w", node, err)
+	}
+	if cfg.EncodedSessionKey == nil {
+		return nil, nil, fmt.Errorf("config for %s: no encoded_session_key", node)
 	}
 	enc, err := base64.StdEncoding.DecodeString(cfg.EncodedSessionKey.Key)
 	if err != nil {
@@ -171,8 +151,8 @@ func (p *Peer) connect() (*zmq.Socket, error) {
 	}
 	_ = sock.SetLinger(0)
 	_ = sock.SetSndhwm(3)
-	if p.Config.CurvePublicKey != "" {
-		if err := sock.ClientAuthCurve(p.Config.CurvePublicKey, p.pub, p.sec); err != nil {
+	if p.Config.CurveKey() != "" {
+		if err := sock.ClientAuthCurve(p.Config.CurveKey(), p.pub, p.sec); err != nil {
 			sock.Close()
 			return nil, err
 		}
