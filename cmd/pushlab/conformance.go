@@ -79,6 +79,8 @@ Exit status: 0 every spec passed (non-strict verdicts included), 1 a spec failed
 	fl.StringSliceVar(&f.focus, "focus", nil, "run only specs whose full name matches this regular expression (repeatable)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "report every spec as it runs")
 	fl.BoolVar(&f.noColor, "no-color", false, "no colors in the progress report (default when stdout is not a terminal)")
+	fl.StringSliceVar(&c.Mutants, "mutant", nil, "start the in-process reference server with deliberate faults, to see the suite fail (see package server/mutant)")
+	_ = fl.MarkHidden("mutant")
 	return cmd
 }
 

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/pushlab/pushlab/server/mutant"
 )
 
 // Stats is what the running spec tree adds to a unit: how many examples (specs) it has and
@@ -32,6 +34,7 @@ func Markdown(units []Unit, stats map[string]Stats, labelHelp map[string]string)
 	b.WriteString("Each unit states a rule that MUST hold, the section of `shared/protocol.md` it comes from, and the test of the original ")
 	b.WriteString("pushy suite (oc-pushy-pedant, protocol.md §8.2) it supersedes.\n\n")
 	b.WriteString(running)
+	writeMutants(&b)
 
 	b.WriteString("## Labels\n\n| label | specs | meaning |\n|---|---|---|\n")
 	labelCount := map[string]int{}
@@ -136,6 +139,20 @@ const running = "## Running the suite\n\n" +
 	"protocol.md section in the summary; **inconclusive** — a failure while the harness itself stalled for a heartbeat interval or more " +
 	"(an overloaded machine cannot judge liveness); **skip** — the target cannot play the spec (no superuser key, too few node keys, " +
 	"not restartable). Exit status of `pushlab conformance`: 0 pass, 1 fail, 2 inconclusive, 4 invalid flags, 5 target not reachable.\n\n"
+
+// writeMutants lists the deliberate faults of the reference server the suite must catch.
+func writeMutants(b *bytes.Buffer) {
+	b.WriteString("## The suite proves it can fail\n\n")
+	b.WriteString("The reference server has deliberate faults, switched on one at a time (`pushlab conformance --mutant NAME`, ")
+	b.WriteString("`-conformance.mutants=NAME`, `pushlab server --mutant NAME`; hidden flags, package `server/mutant`). ")
+	b.WriteString("`TestMutantsAreCaught` (in `make test`) runs the suite against each, narrowed to the labels of the area the fault ")
+	b.WriteString("breaks and stopping at the first failed spec, and fails unless some spec fails for every mutant.\n\n")
+	b.WriteString("| mutant | the fault |\n|---|---|\n")
+	for _, m := range mutant.All() {
+		fmt.Fprintf(b, "| `%s` | %s |\n", m, escape(mutant.Describe(m)))
+	}
+	b.WriteString("\n")
+}
 
 func escape(s string) string {
 	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)

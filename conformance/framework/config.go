@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/pushlab/pushlab/server/mutant"
 )
 
 // FlagPrefix prefixes every flag of the suite on a Go flag set.
@@ -169,6 +171,9 @@ func (c *Config) Validate() error {
 		if d.v <= 0 {
 			bad("%s must be positive, got %s", f(d.name), d.v)
 		}
+	}
+	if _, err := mutant.Parse(c.Mutants); err != nil {
+		bad("%v", err)
 	}
 	if len(c.Mutants) > 0 && !c.InProcess() {
 		bad("%s apply to the in-process reference server only", f("mutants"))
