@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/pushlab/pushlab/conformance/framework"
 	"github.com/pushlab/pushlab/scenarios"
+	"github.com/pushlab/pushlab/server/launch"
 )
 
 // TestConformanceCommand runs the suite compiled into the pushlab binary: refused arguments,
@@ -49,6 +51,33 @@ func TestConformanceCommand(t *testing.T) {
 				t.Errorf("report %s: %v", f, err)
 			}
 		}
+	})
+
+	t.Run("against a URL", func(t *testing.T) {
+		// The reference server in its own process, known to the suite only by its URL and keys.
+		data := t.TempDir()
+		ctx := context.Background()
+		srv, err := launch.StartProcess(ctx, bin, launch.Options{DataDir: data, Args: framework.FastServerArgs()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Stop(ctx)
+		fast := framework.FastConfig("")
+		dir := t.TempDir()
+		stdout, stderr, code := runPushlab(t, bin, "conformance", "--url", srv.URL(), "--org", srv.Options().Org,
+			"--user", "admin", "--key", filepath.Join(data, "keys", "admin.pem"),
+			"--superuser", "pivotal", "--superuser-key", filepath.Join(data, "keys", "pivotal.pem"),
+			"--voting-timeout", fast.VotingTimeout.String(), "--wait-complete-time", fast.WaitCompleteTime.String(),
+			"--org-feed-expiration", fast.OrgFeedExpiration.String(), "--keepalive", fast.KeepAlive.String(),
+			"--label-filter", "smoke", "--report-dir", dir)
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		res := readResults(t, dir)
+		if n := res.Count(framework.VerdictPass); n < 10 {
+			t.Fatalf("only %d specs passed against %s", n, srv.URL())
+		}
+		t.Logf("%d smoke specs passed against %s in %s", res.Count(framework.VerdictPass), srv.URL(), res.Duration)
 	})
 
 	t.Run("fails against a broken server", func(t *testing.T) {

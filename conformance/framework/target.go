@@ -80,6 +80,20 @@ func FastConfig(dir string) server.Config {
 	return c
 }
 
+// FastServerArgs are the `pushlab server` flags that give a server process or container the
+// timings of FastConfig.
+func FastServerArgs() []string {
+	fast := FastConfig("")
+	return []string{
+		"--heartbeat-interval", fast.HeartbeatInterval.String(),
+		"--voting-timeout", fast.VotingTimeout.String(),
+		"--wait-complete-time", fast.WaitCompleteTime.String(),
+		"--keepalive", fast.KeepAlive.String(),
+		"--org-feed-expiration", fast.OrgFeedExpiration.String(),
+		"--rehab-interval", fast.RehabInterval.String(),
+	}
+}
+
 // StartReference starts a reference server with cfg; when cfg.DataDir is empty a temporary
 // directory is used and removed by Close.
 func StartReference(ctx context.Context, cfg server.Config) (*Reference, error) {
@@ -220,15 +234,7 @@ func StartContainer(ctx context.Context, image string) (*Container, error) {
 		return nil, err
 	}
 	fast := FastConfig(dir)
-	args := []string{
-		"--heartbeat-interval", fast.HeartbeatInterval.String(),
-		"--voting-timeout", fast.VotingTimeout.String(),
-		"--wait-complete-time", fast.WaitCompleteTime.String(),
-		"--keepalive", fast.KeepAlive.String(),
-		"--org-feed-expiration", fast.OrgFeedExpiration.String(),
-		"--rehab-interval", fast.RehabInterval.String(),
-	}
-	c, err := launch.StartContainer(ctx, launch.Options{DataDir: dir, Org: fast.Org, Args: args}, launch.ContainerOptions{Image: image})
+	c, err := launch.StartContainer(ctx, launch.Options{DataDir: dir, Org: fast.Org, Args: FastServerArgs()}, launch.ContainerOptions{Image: image})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
