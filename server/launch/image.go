@@ -2,6 +2,7 @@ package launch
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -10,14 +11,26 @@ import (
 )
 
 // BuildImage builds the pushlab image from binary with deploy/image/build.sh (no base image
-// is pulled) and returns its tag.
-func BuildImage(t testing.TB, binary string) string {
+// is pulled) and returns its tag. Tests running at the same time give different tags.
+func BuildImage(t testing.TB, binary, tag string) string {
 	t.Helper()
-	tag, err := buildImage(binary, "pushlab:test")
+	tag, err := buildImage(binary, tag)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tag
+}
+
+// RequireDocker skips the test without a Docker engine, except under CI (CI=true), where the
+// engine is part of the contract and its absence fails the test.
+func RequireDocker(t testing.TB) {
+	t.Helper()
+	if out, err := exec.Command("docker", "info").CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and no Docker engine: %v\n%s", err, out)
+		}
+		t.Skipf("no Docker engine: %v", err)
+	}
 }
 
 func buildImage(binary, tag string) (string, error) {

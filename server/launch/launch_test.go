@@ -125,23 +125,11 @@ func TestProcessThatCannotStartFailsFast(t *testing.T) {
 	}
 }
 
-// requireDocker skips without a Docker engine, except under CI where the engine is part of
-// the contract.
-func requireDocker(t *testing.T) {
-	t.Helper()
-	if err := exec.Command("docker", "info").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and no Docker engine: %v", err)
-		}
-		t.Skipf("no Docker engine: %v", err)
-	}
-}
-
 // TestContainerFaults builds the image from nothing (FROM scratch) and runs the fault
 // sequence against it through testcontainers-go with host networking.
 func TestContainerFaults(t *testing.T) {
-	requireDocker(t)
-	image := BuildImage(t, binary)
+	RequireDocker(t)
+	image := BuildImage(t, binary, "pushlab:test-launch")
 	dir := t.TempDir()
 	c, err := StartContainer(context.Background(), Options{DataDir: dir, Args: []string{"--heartbeat-interval", "100ms"}}, ContainerOptions{Image: image})
 	if err != nil {
