@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -85,6 +86,30 @@ func TestBaseIsValid(t *testing.T) {
 	}
 	if !s.Target.IsEmbedded() || s.Target.Embedded == nil {
 		t.Errorf("no target should mean the embedded server: %+v", s.Target)
+	}
+}
+
+// TestImageTarget: an image target keeps the embedded settings and allows server faults; the
+// image references Docker accepts pass.
+func TestImageTarget(t *testing.T) {
+	for _, ref := range []string{"pushlab:dev", "pushlab", "localhost:5000/team/pushy-server:3.0.0-rc.1",
+		"registry.example.com/a_b/c__d/e--f:latest", "pushy@sha256:" + strings.Repeat("ab", 32)} {
+		src := strings.Replace(base, "fleet:", "target:\n  image: \""+ref+"\"\n  embedded: {heartbeatInterval: 1s}\nfleet:", 1) +
+			"  - fault: {serverRestart: {downtime: 1s}}\n  - fault: {serverPause: {duration: 1s}}\n"
+		s, err := LoadBytes("t.yaml", []byte(src), Options{Behaviours: StandardBehaviours})
+		if err != nil {
+			t.Errorf("%s: %v", ref, err)
+			continue
+		}
+		if s.Target.Image != ref || !s.Target.IsEmbedded() || s.Target.Embedded.HeartbeatInterval.D() != time.Second {
+			t.Errorf("%s: target %+v", ref, s.Target)
+		}
+	}
+	for _, ref := range []string{"Pushlab:dev", "pushlab:", "pushlab:-x", "-pushlab", "push lab", "pushlab@sha256:abc", "a//b"} {
+		src := strings.Replace(base, "fleet:", "target: {image: \""+ref+"\"}\nfleet:", 1)
+		if _, err := LoadBytes("t.yaml", []byte(src), Options{}); err == nil {
+			t.Errorf("image %q accepted", ref)
+		}
 	}
 }
 
@@ -237,7 +262,13 @@ func TestValidateErrors(t *testing.T) {
 		{"two actions in a step", base + "  - sleep: 1s\n    fault: {serverPause: {duration: 1s}}\n",
 			[]wantErr{{"fault:", `timeline[1].fault: a step holds one action; this one already has sleep (make another step)`}}},
 		{"server fault on a url target", strings.Replace(base, "fleet:", "target: {url: \"https://push.example\", org: o, user: u, key: k.pem, clientKeysDir: keys}\nfleet:", 1) + "  - fault: {serverRestart: {}}\n",
-			[]wantErr{{"serverRestart", `timeline[1].fault.serverRestart: serverRestart needs the embedded target: pushlab can restart or pause only a server it started`}}},
+			[]wantErr{{"serverRestart", `timeline[1].fault.serverRestart: serverRestart needs the embedded or image target: pushlab can restart or pause only a server it started`}}},
+		{"image and url", strings.Replace(base, "fleet:", "target: {url: \"https://push.example\", image: pushlab:dev, org: o, user: u, key: k.pem, clientKeysDir: keys}\nfleet:", 1),
+			[]wantErr{{"image", `target.image: a target is either a server pushlab starts (embedded, image) or a url, not both`}}},
+		{"bad image reference", strings.Replace(base, "fleet:", "target: {image: \"Pushlab Dev:1\"}\nfleet:", 1),
+			[]wantErr{{`"Pushlab`, `target.image: "Pushlab Dev:1" is not an image reference: [HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], the name in lower case`}}},
+		{"image with url keys", strings.Replace(base, "fleet:", "target: {image: pushlab:dev, org: o}\nfleet:", 1),
+			[]wantErr{{"org", `target.org: applies only to a server given by url`}}},
 		{"unknown behaviour", edit("      labels: {tier: front}\n", "      labels: {tier: front}\n      behaviours: [{name: nack_comit}]\n"),
 			[]wantErr{{"nack_comit", `fleet.groups[0].behaviours[0].name: unknown behaviour "nack_comit"; did you mean "nack_commit"?`}}},
 		{"bad behaviour param", edit("      labels: {tier: front}\n", "      labels: {tier: front}\n      behaviours: [{name: result, params: {exit_status: 300}}]\n"),

@@ -178,6 +178,9 @@ func TestSchemaVocabulary(t *testing.T) {
 			t.Errorf("duration %q: parser ok=%v, schema ok=%v, want %v", s, err == nil, durRE.MatchString(s), ok)
 		}
 	}
+	if p := defs["Target"].(map[string]any)["properties"].(map[string]any)["image"].(map[string]any)["pattern"]; p != ImageRefPattern {
+		t.Errorf("schema image pattern %v, code %s", p, ImageRefPattern)
+	}
 	thRE := regexp.MustCompile(defs["thresholdExpr"].(map[string]any)["pattern"].(string))
 	for _, s := range []string{"p(95)<2s", "rate>0.99", "count==0", "avg <= 200"} {
 		if _, err := ParseThreshold(s); err != nil || !thRE.MatchString(s) {

@@ -36,9 +36,13 @@ type Metadata struct {
 }
 
 // Target is the server under test: the embedded reference server (the default, also when the
-// section is absent) or a running server at URL.
+// section is absent), the same server started from a container image, or a running server at URL.
 type Target struct {
 	Embedded *EmbeddedTarget `yaml:"embedded"`
+	// Image runs the server from this container image (testcontainers-go, host network) instead
+	// of the pushlab binary: pushlab's own image (make image) or one that takes the same
+	// `server` flags and writes its keys into /data/keys. Embedded's settings apply to it.
+	Image string `yaml:"image"`
 
 	URL  string `yaml:"url"`
 	Org  string `yaml:"org"`
@@ -51,7 +55,8 @@ type Target struct {
 	ClientKeysDir string `yaml:"clientKeysDir"`
 }
 
-// IsEmbedded reports whether the scenario runs against a reference server pushlab starts itself.
+// IsEmbedded reports whether the scenario runs against a reference server pushlab starts itself
+// (from the pushlab binary or from Image), which its faults may kill, pause and restart.
 func (t Target) IsEmbedded() bool { return t.URL == "" }
 
 // EmbeddedTarget holds the settings of the embedded reference server; zero values keep the

@@ -21,7 +21,14 @@ var (
 	metadataNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 	groupNameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 	labelValueRE   = regexp.MustCompile(`^[A-Za-z0-9_.:/-]+$`)
+	imageRefRE     = regexp.MustCompile(ImageRefPattern)
 )
+
+// ImageRefPattern is what target.image accepts: a Docker image reference,
+// [HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], with a lower-case name.
+const ImageRefPattern = `^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?/)?` +
+	`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*` +
+	`(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`
 
 // Validate checks what the scenario means, once it has decoded: references to groups, jobs
 // and faults, quorum against node counts, ranges, durations, thresholds against the metrics,
@@ -147,6 +154,9 @@ func (v *validator) notNegative(path string, d Duration) {
 func (v *validator) target() {
 	t := v.s.Target
 	if t.URL == "" {
+		if t.Image != "" && (len(t.Image) > 255 || !imageRefRE.MatchString(t.Image)) {
+			v.errorf("target.image", "%q is not an image reference: [HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], the name in lower case", t.Image)
+		}
 		for _, f := range []struct{ key, val string }{
 			{"org", t.Org}, {"user", t.User}, {"key", t.Key}, {"superuser", t.Superuser},
 			{"superuserKey", t.SuperuserKey}, {"clientKeysDir", t.ClientKeysDir},
@@ -192,6 +202,9 @@ func (v *validator) target() {
 	}
 	if t.Embedded != nil {
 		v.keyErrorf("target.embedded", "a target is either embedded or a url, not both")
+	}
+	if t.Image != "" {
+		v.keyErrorf("target.image", "a target is either a server pushlab starts (embedded, image) or a url, not both")
 	}
 	u, err := url.Parse(t.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -796,7 +809,7 @@ func (v *validator) fault(f *FaultStep, path string) {
 		v.positive(kp+".duration", &f.ServerPause.Duration)
 	}
 	if (f.ServerRestart != nil || f.ServerPause != nil) && !v.s.Target.IsEmbedded() {
-		v.keyErrorf(kp, "%s needs the embedded target: pushlab can restart or pause only a server it started", kinds[0])
+		v.keyErrorf(kp, "%s needs the embedded or image target: pushlab can restart or pause only a server it started", kinds[0])
 	}
 }
 

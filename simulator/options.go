@@ -25,6 +25,9 @@ type Options struct {
 	// (`pushlab server`), which serverPause and a real kill need. Empty: the server runs in
 	// this process, where serverPause is refused before anything starts.
 	ServerBinary string
+	// ServerArgs are further `pushlab server` flags for an embedded server run as a child
+	// process or from an image (a mutant, for example).
+	ServerArgs []string
 	// WorkerBinary is a pushlab executable for worker processes that carry the simulated
 	// nodes when they are more than one process can hold (file descriptors). Empty: every node
 	// runs in this process, and a fleet too large for it is a harness error.

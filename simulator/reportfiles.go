@@ -18,8 +18,11 @@ import (
 // run's.
 func (res *Result) toReport(s *scenarios.Scenario, m *Metrics, eventsPerSecond []reports.Point, health reports.Health) *reports.Report {
 	tg := reports.Target{Kind: reports.TargetEmbedded}
-	if s != nil && !s.Target.IsEmbedded() {
+	switch {
+	case s != nil && !s.Target.IsEmbedded():
 		tg = reports.Target{Kind: reports.TargetURL, URL: s.Target.URL, Org: s.Target.Org}
+	case s != nil && s.Target.Image != "":
+		tg = reports.Target{Kind: reports.TargetImage, Image: s.Target.Image}
 	}
 	sc := reports.Scenario{Name: res.Scenario, File: res.File, Seed: res.Seed}
 	if s != nil {

@@ -183,7 +183,7 @@ func chooseSeed(s *scenarios.Scenario, o Options) (int64, error) {
 func checkRunnable(s *scenarios.Scenario, o Options) error {
 	var errs []string
 	for i, st := range s.Timeline {
-		if st.Fault != nil && st.Fault.ServerPause != nil && o.ServerBinary == "" {
+		if st.Fault != nil && st.Fault.ServerPause != nil && o.ServerBinary == "" && s.Target.Image == "" {
 			pos := s.KeyPos(fmt.Sprintf("timeline[%d].fault.serverPause", i))
 			errs = append(errs, fmt.Sprintf("%s:%s: timeline[%d].fault.serverPause: pausing needs the embedded server as a child process (run it with the pushlab binary); this run starts it in-process", s.File, pos, i))
 		}
@@ -210,7 +210,7 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	defer serverLog.Close()
 	r.res.Files["server_log"] = serverLog.Name()
-	tg, err := startTarget(ctx, r.s, r.dir, r.o.ServerBinary, r.log, serverLog)
+	tg, err := startTarget(ctx, r.s, r.dir, r.o.ServerBinary, r.o.ServerArgs, r.log, serverLog)
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (r *run) setUpFleet(ctx context.Context) error {
 		if keyFile == "" {
 			keyFile = "pushlab-fleet-nodes.pem"
 		}
-		if spec.key, err = nodeKey(r.tg.proc != nil || r.tg.inproc != nil, keyFile); err != nil {
+		if spec.key, err = nodeKey(r.tg.owned(), keyFile); err != nil {
 			return err
 		}
 		r.ui.printf("registering %d node clients", len(names))

@@ -30,13 +30,16 @@ type target struct {
 	// opscode-pushy-server 3.0 for a server given by URL (known is then false).
 	cfg   server.Config
 	known bool
-	kind  string // "embedded (process)", "embedded (in-process)" or the URL
+	kind  string // "embedded (process)", "embedded (in-process)", "image NAME" or the URL
 
-	mu      sync.Mutex
-	proc    *launch.Process
-	inproc  *server.Server
-	inCfg   server.Config
-	stopped bool
+	mu sync.Mutex
+	// srv is the server pushlab started as a child process or a container; inproc the one in
+	// this process (then inCfg restarts it).
+	srv       launch.Server
+	inproc    *server.Server
+	inCfg     server.Config
+	serverLog io.Writer
+	stopped   bool
 }
 
 // serverConfig is the reference server's configuration for an embedded target.
@@ -106,23 +109,35 @@ func serverArgs(cfg server.Config) []string {
 	}
 }
 
-// startTarget starts the embedded server (a child process when binary is set, else in this
-// process) or connects to the server a URL names.
-func startTarget(ctx context.Context, s *scenarios.Scenario, dir, binary string, log *slog.Logger, serverLog io.Writer) (*target, error) {
+// startTarget starts the embedded server (from the scenario's image, else a child process
+// when binary is set, else in this process) or connects to the server a URL names. extra are
+// further `pushlab server` flags for a server started as a process or from an image.
+func startTarget(ctx context.Context, s *scenarios.Scenario, dir, binary string, extra []string, log *slog.Logger, serverLog io.Writer) (*target, error) {
 	t := s.Target
 	if !t.IsEmbedded() {
 		return urlTarget(t)
 	}
 	cfg := serverConfig(t.Embedded)
 	cfg.DataDir = filepath.Join(dir, "server-data")
-	tg := &target{cfg: cfg, known: true, org: cfg.Org}
-	if binary != "" {
-		p, err := launch.StartProcess(ctx, binary, launch.Options{DataDir: cfg.DataDir, Org: cfg.Org, Args: serverArgs(cfg)}, serverLog)
+	tg := &target{cfg: cfg, known: true, org: cfg.Org, serverLog: serverLog}
+	args := append(serverArgs(cfg), extra...)
+	switch {
+	case t.Image != "":
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, err
+		}
+		c, err := launch.StartContainer(ctx, launch.Options{DataDir: cfg.DataDir, Org: cfg.Org, Args: args}, launch.ContainerOptions{Image: t.Image})
+		if err != nil {
+			return nil, fmt.Errorf("starting the server from image %s: %w", t.Image, err)
+		}
+		tg.srv, tg.url, tg.kind = c, c.URL(), "image "+t.Image
+	case binary != "":
+		p, err := launch.StartProcess(ctx, binary, launch.Options{DataDir: cfg.DataDir, Org: cfg.Org, Args: args}, serverLog)
 		if err != nil {
 			return nil, fmt.Errorf("starting the embedded server: %w", err)
 		}
-		tg.proc, tg.url, tg.kind = p, p.URL(), "embedded (process)"
-	} else {
+		tg.srv, tg.url, tg.kind = p, p.URL(), "embedded (process)"
+	default:
 		cfg.Listen = "127.0.0.1:0"
 		cfg.ZMQListen = "127.0.0.1"
 		cfg.HeartbeatPort, cfg.CommandPort = 0, 0
@@ -183,11 +198,8 @@ func readKey(path string) (*rsa.PrivateKey, error) {
 	return k, nil
 }
 
-// canPause reports whether serverPause works on this target.
-func (t *target) canPause() bool { return t.proc != nil }
-
-// canRestart reports whether serverRestart works on this target.
-func (t *target) canRestart() bool { return t.proc != nil || t.inproc != nil }
+// owned reports whether pushlab started the server for this run (its data is the run's).
+func (t *target) owned() bool { return t.srv != nil || t.inproc != nil }
 
 // restart stops the server at once, waits downtime and starts it again on the same data and
 // ports.
@@ -195,14 +207,14 @@ func (t *target) restart(ctx context.Context, downtime time.Duration) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
-	case t.proc != nil:
-		if err := t.proc.Kill(ctx); err != nil {
+	case t.srv != nil:
+		if err := t.srv.Kill(ctx); err != nil {
 			return fmt.Errorf("killing the server: %w", err)
 		}
 		if err := sleepCtx(ctx, downtime); err != nil {
 			return err
 		}
-		if err := t.proc.Restart(ctx); err != nil {
+		if err := t.srv.Restart(ctx); err != nil {
 			return fmt.Errorf("restarting the server: %w", err)
 		}
 	case t.inproc != nil:
@@ -233,13 +245,13 @@ func (t *target) restart(ctx context.Context, downtime time.Duration) error {
 	return nil
 }
 
-// pause freezes the server process for d.
+// pause freezes the server process or container for d.
 func (t *target) pause(ctx context.Context, d time.Duration) error {
 	t.mu.Lock()
-	p := t.proc
+	p := t.srv
 	t.mu.Unlock()
 	if p == nil {
-		return errors.New("only a server run as a child process can be paused")
+		return errors.New("only a server run as a child process or a container can be paused")
 	}
 	if err := p.Pause(ctx); err != nil {
 		return err
@@ -259,10 +271,14 @@ func (t *target) stop() error {
 	}
 	t.stopped = true
 	switch {
-	case t.proc != nil:
+	case t.srv != nil:
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		return t.proc.Stop(ctx)
+		if c, ok := t.srv.(*launch.Container); ok && t.serverLog != nil {
+			// a container's output stays with the engine until it is removed
+			_, _ = io.WriteString(t.serverLog, c.Logs(ctx))
+		}
+		return t.srv.Stop(ctx)
 	case t.inproc != nil:
 		return t.inproc.Close()
 	}

@@ -23,6 +23,7 @@ type runFlags struct {
 	seed          int64
 	reportDir     string
 	targetURL     string
+	image         string
 	org           string
 	user          string
 	key           string
@@ -44,7 +45,8 @@ func newRunCommand() *cobra.Command {
 		Use:   "run FILE|LIBRARY-NAME",
 		Short: "Carry out a scenario against a Push Jobs server, check everything, report",
 		Long: `Carry out a scenario: start the target server (the embedded reference server by default,
-run as a child process so it can be killed, paused and restarted), register and start the
+run as a child process so it can be killed, paused and restarted, or started from a container
+image with --image), register and start the
 simulated fleet, run the timeline (jobs, loads, waits, faults, expectations), and check
 everything seen: every job's and node's final status against what the nodes' behaviours and
 the faults imply (protocol.md §5.6), the job and node state machines, quorum arithmetic, the
@@ -63,6 +65,7 @@ itself failed.`,
   pushlab run scenarios/library/crash-mid-run.yaml --seed 42 --report-dir out/
   pushlab run my.yaml --target-url https://push.example.com --org example --user admin \
     --key admin.pem --superuser-key pivotal.pem
+  pushlab run server-restart-mid-job --image pushlab:dev --scale 0.1
   pushlab run smoke --rerun-failed pushlab-reports/smoke-20260101-120000/result.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runScenario(cmd, f, args[0]) },
@@ -71,6 +74,7 @@ itself failed.`,
 	fl.Int64Var(&f.seed, "seed", 0, "seed of every random choice (default: the scenario's)")
 	fl.StringVar(&f.reportDir, "report-dir", "", "where the history and reports go (default pushlab-reports/NAME-TIME)")
 	fl.StringVar(&f.targetURL, "target-url", "", "run against this Push Jobs server instead of the scenario's target")
+	fl.StringVar(&f.image, "image", "", "start the server from this container image (make image) instead of the pushlab binary, with the scenario's embedded settings")
 	fl.StringVar(&f.org, "org", "", "organization of --target-url")
 	fl.StringVar(&f.user, "user", "", "user of --target-url allowed to start jobs")
 	fl.StringVar(&f.key, "key", "", "private key (PEM) of --user")
@@ -114,13 +118,9 @@ func runScenario(cmd *cobra.Command, f *runFlags, arg string) error {
 		fmt.Fprintln(errOut, err)
 		return &exitError{code: scenarios.ExitInvalid}
 	}
-	if f.targetURL != "" {
-		s.Target = scenarios.Target{URL: f.targetURL, Org: f.org, User: f.user, Key: f.key,
-			Superuser: f.superuser, SuperuserKey: f.superuserKey, ClientKeysDir: f.clientKeysDir}
-		if err := s.Validate(scenarios.StandardBehaviours); err != nil {
-			fmt.Fprintln(errOut, err)
-			return &exitError{code: scenarios.ExitInvalid}
-		}
+	if err := overrideTarget(s, f); err != nil {
+		fmt.Fprintln(errOut, err)
+		return &exitError{code: scenarios.ExitInvalid}
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
@@ -177,6 +177,28 @@ func runScenario(cmd *cobra.Command, f *runFlags, arg string) error {
 		return &exitError{code: res.ExitCode}
 	}
 	return nil
+}
+
+// overrideTarget applies --target-url (and its keys) or --image to the scenario and validates
+// it again.
+func overrideTarget(s *scenarios.Scenario, f *runFlags) error {
+	switch {
+	case f.targetURL != "" && f.image != "":
+		return errors.New("give --target-url or --image, not both")
+	case f.image != "" && f.inProcess:
+		return errors.New("--in-process and --image exclude each other")
+	case f.targetURL != "":
+		s.Target = scenarios.Target{URL: f.targetURL, Org: f.org, User: f.user, Key: f.key,
+			Superuser: f.superuser, SuperuserKey: f.superuserKey, ClientKeysDir: f.clientKeysDir}
+	case f.image != "":
+		if !s.Target.IsEmbedded() {
+			s.Target = scenarios.Target{}
+		}
+		s.Target.Image = f.image
+	default:
+		return nil
+	}
+	return s.Validate(scenarios.StandardBehaviours)
 }
 
 // printFiles lists where the run's files are.
