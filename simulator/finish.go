@@ -55,15 +55,21 @@ func (r *run) finish(herr error, parent context.Context) {
 		}
 	}
 
-	failed, thresholdsCrossed := 0, 0
-	for _, c := range res.Checks {
+	// A failure the fleet's own lag may explain is marked inconclusive; the run is inconclusive
+	// only when every failure is.
+	failed, excused, thresholdsCrossed := 0, 0, 0
+	for i, c := range res.Checks {
 		if c.Status != CheckFail {
 			continue
 		}
 		if isThresholdCheck(c) {
 			thresholdsCrossed++
-		} else {
-			failed++
+			continue
+		}
+		failed++
+		if r.lagExplains(c) {
+			res.Checks[i].Inconclusive = true
+			excused++
 		}
 	}
 	for _, t := range res.Thresholds {
@@ -71,7 +77,6 @@ func (r *run) finish(herr error, parent context.Context) {
 			thresholdsCrossed++
 		}
 	}
-	lagged := len(res.FleetHealth) > 0
 	switch {
 	case herr != nil && errors.Is(herr, ErrInvalid):
 		res.ExitCode, res.Verdict, res.Error = scenarios.ExitInvalid, VerdictInvalid, herr.Error()
@@ -80,13 +85,8 @@ func (r *run) finish(herr error, parent context.Context) {
 		if parent.Err() != nil {
 			res.Error = "interrupted: " + herr.Error()
 		}
-	case failed > 0 && lagged:
+	case failed > 0 && excused == failed:
 		res.ExitCode, res.Verdict = scenarios.ExitInconclusive, VerdictInconclusive
-		for i := range res.Checks {
-			if res.Checks[i].Status == CheckFail {
-				res.Checks[i].Inconclusive = true
-			}
-		}
 		res.Notes = append(res.Notes, "checks failed while the simulated fleet itself was overloaded: the run cannot judge the server")
 	case failed > 0:
 		res.ExitCode, res.Verdict = scenarios.ExitCheckFailed, VerdictFail

@@ -69,6 +69,7 @@ type run struct {
 	abort           context.CancelCauseFunc
 	ctx             context.Context       // the run's: jobs are followed to their end even when the timeline stops early
 	fleetNotes      map[string]*fleetNote // by kind of diagnosis
+	lagWindows      []lagWindow           // when the fleet itself lagged
 	nodeSamples     []NodeStateSample
 	lastAvail       map[string]bool
 	orgEvents       [][]feedEvent // the org feed, one slice per connection
@@ -798,7 +799,14 @@ func (r *run) jobDone(j *jobRun) {
 	defer close(j.checked)
 	defer r.jobsPending.Done()
 	if err := r.fleet.Sync(r.ctx); err != nil {
+		// What the checks know of the nodes is incomplete: a failure is the harness's as much
+		// as the server's.
 		r.note("waiting for the nodes' events of job " + j.name + ": " + err.Error())
+		w := "the simulated nodes' events did not all arrive in time: " + err.Error()
+		if r.fleetNote(w) {
+			r.hist.Add(Entry{Kind: KindNote, Type: "fleet_health", Detail: w})
+		}
+		r.addLag(j.posted, r.hist.Since())
 	}
 	r.checkJob(j)
 	if j.spec.Expect != nil {
@@ -905,6 +913,9 @@ func (r *run) watchFleet(ctx context.Context) {
 				used = cpu - prevCPU
 			}
 			for _, w := range fakenodes.Diagnose(prev, s, since, used, runtime.NumCPU()) {
+				if fleetLag(w) {
+					r.addLag(r.hist.At(prevAt), r.hist.Since())
+				}
 				if r.fleetNote(w) {
 					r.hist.Add(Entry{Kind: KindNote, Type: "fleet_health", Detail: w})
 					r.ui.printf("warning: %s", w)

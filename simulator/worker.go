@@ -291,11 +291,16 @@ func (wf *workerFleet) SetSkew(names []string, skew time.Duration) {
 	wf.send(workerCommand{Op: "skew", Nodes: names, D: skew})
 }
 
+// syncTimeout bounds the wait for the workers' events: a worker writes each event before its
+// node acts on it, so only a worker that stopped reading its commands, or a parent too slow
+// to read the events, takes that long.
+const syncTimeout = time.Minute
+
 // Sync asks every worker to write out the events it has and waits for all to have done so.
 func (wf *workerFleet) Sync(ctx context.Context) error {
 	seq := wf.syncSeq.Add(1)
 	wf.send(workerCommand{Op: "sync", Seq: seq})
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	for _, p := range wf.procs {
 		stop := context.AfterFunc(ctx, func() {
