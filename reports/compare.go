@@ -113,7 +113,17 @@ type MetricDelta struct {
 	Change float64 `json:"change"`
 	// P is the two-sided p-value of the Mann-Whitney U test.
 	P float64 `json:"p"`
-	// Significant: enough samples, P < α and |Delta| ≥ MinDelta.
+	// BaseSpread and CandidateSpread are the run-to-run noise of sides merged from repeated
+	// runs: half the range of their run medians, relative to the side's median (0 for one run).
+	BaseSpread      float64 `json:"base_spread,omitempty"`
+	CandidateSpread float64 `json:"candidate_spread,omitempty"`
+	// WithinNoise is set when both sides come from two runs or more and their run medians do
+	// not lie apart by at least the wider side's range of run medians: samples of one run share
+	// its conditions, so only runs that separate clearly tell the sides apart.
+	WithinNoise bool `json:"within_noise,omitempty"`
+	// Harness marks a measure of the harness (SampleSet.Harness): shown, never significant.
+	Harness bool `json:"harness,omitempty"`
+	// Significant: enough samples, P < α, |Delta| ≥ MinDelta, not WithinNoise, not Harness.
 	Significant bool `json:"significant"`
 	// Regression and Improvement are significant changes in the bad and the good direction.
 	Regression  bool `json:"regression"`
@@ -214,9 +224,18 @@ func compareSamples(bs, cs SampleSet, o CompareOptions) MetricDelta {
 		m.Delta = m.Change / math.Abs(m.Base.P50)
 	}
 	_, m.P = MannWhitney(bs.Values, cs.Values)
+	m.BaseSpread = spread(bs.RunMedians, m.Base.P50)
+	m.CandidateSpread = spread(cs.RunMedians, m.Candidate.P50)
+	if len(bs.RunMedians) >= 2 && len(cs.RunMedians) >= 2 {
+		bLo, bHi := minMax(bs.RunMedians)
+		cLo, cHi := minMax(cs.RunMedians)
+		gap := max(cLo-bHi, bLo-cHi) // > 0 when the ranges are apart
+		m.WithinNoise = gap <= 0 || gap < max(bHi-bLo, cHi-cLo)
+	}
+	m.Harness = bs.Harness || cs.Harness
 	enough := m.Base.Count >= o.MinSamples && m.Candidate.Count >= o.MinSamples
 	big := math.Abs(m.Delta) >= o.MinDelta || m.Base.P50 == 0 && m.Change != 0
-	m.Significant = enough && m.P < o.Alpha && big && m.Change != 0
+	m.Significant = enough && m.P < o.Alpha && big && m.Change != 0 && !m.WithinNoise && !m.Harness
 	if m.Significant {
 		worse := m.Change > 0
 		if m.HigherIsBetter {
@@ -225,6 +244,23 @@ func compareSamples(bs, cs SampleSet, o CompareOptions) MetricDelta {
 		m.Regression, m.Improvement = worse, !worse
 	}
 	return m
+}
+
+// spread is half the range of run medians relative to median; 0 for fewer than two runs.
+func spread(runMedians []float64, median float64) float64 {
+	if len(runMedians) < 2 || median == 0 {
+		return 0
+	}
+	lo, hi := minMax(runMedians)
+	return (hi - lo) / 2 / math.Abs(median)
+}
+
+func minMax(vs []float64) (lo, hi float64) {
+	lo, hi = vs[0], vs[0]
+	for _, v := range vs[1:] {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return lo, hi
 }
 
 // Regressed reports whether the candidate is worse: a new failing check, a threshold newly
@@ -264,20 +300,28 @@ func (d *Diff) WriteText(w io.Writer, color bool) error {
 		fmt.Fprintf(&b, ", %d added, %d removed", len(d.Added), len(d.Removed))
 	}
 	b.WriteString("\n")
-	list := func(mark, kind string, cs []CheckChange) {
-		for _, c := range cs {
+	// Failures are listed up to textFailures, other changes up to textOthers (a slower
+	// candidate runs fewer jobs of a timed load: its missing checks are no news); the JSON and
+	// HTML comparisons hold them all.
+	const textFailures, textOthers = 20, 5
+	list := func(mark, kind string, cs []CheckChange, most int) {
+		for i, c := range cs {
+			if i == most {
+				fmt.Fprintf(&b, "      %s\n", p.paint(ansiDim, fmt.Sprintf("… and %d more %s", len(cs)-most, kind)))
+				break
+			}
 			label := checkLabel(Check{ID: c.ID, Name: c.Name, Section: c.Section})
 			fmt.Fprintf(&b, "    %s %-14s %s (%s)\n", mark, kind, label, clean(c.ID))
-			if c.Message != "" && kind != "fixed" && kind != "added" {
+			if c.Message != "" && kind != "fixed" && kind != "added" && kind != "removed" {
 				fmt.Fprintf(&b, "      %s%s\n", p.paint(ansiDim, "↳ "), truncate(oneLine(c.Message), 160))
 			}
 		}
 	}
-	list(p.paint(ansiRed, "✗"), "new failure", d.NewFailures)
-	list(p.paint(ansiGreen, "✓"), "fixed", d.Fixed)
-	list(p.paint(ansiRed, "✗"), "still failing", d.StillFailing)
-	list(p.paint(ansiDim, "+"), "added", d.Added)
-	list(p.paint(ansiDim, "-"), "removed", d.Removed)
+	list(p.paint(ansiRed, "✗"), "new failure", d.NewFailures, textFailures)
+	list(p.paint(ansiGreen, "✓"), "fixed", d.Fixed, textOthers)
+	list(p.paint(ansiRed, "✗"), "still failing", d.StillFailing, textFailures)
+	list(p.paint(ansiDim, "+"), "added", d.Added, textOthers)
+	list(p.paint(ansiDim, "-"), "removed", d.Removed, textOthers)
 
 	if len(d.Thresholds) > 0 {
 		section(&b, p, "THRESHOLDS")
@@ -296,6 +340,7 @@ func (d *Diff) WriteText(w io.Writer, color bool) error {
 		b.WriteString("    no sample sets in common\n")
 	} else {
 		rows := [][]string{{"", "base p50", "candidate p50", "vs base", "p", "n"}}
+		runs, harness := false, false
 		for _, m := range d.Metrics {
 			delta := m.DeltaString()
 			switch {
@@ -304,12 +349,25 @@ func (d *Diff) WriteText(w io.Writer, color bool) error {
 			case m.Improvement:
 				delta = p.paint(ansiGreen, delta)
 			}
-			rows = append(rows, []string{clean(m.Name), fmtValue(m.Base.P50, m.Unit), fmtValue(m.Candidate.P50, m.Unit),
+			name := clean(m.Name)
+			if m.Harness {
+				name += " (harness)"
+				harness = true
+			}
+			runs = runs || m.BaseSpread > 0 || m.CandidateSpread > 0
+			rows = append(rows, []string{name, fmtValue(m.Base.P50, m.Unit) + spreadString(m.BaseSpread),
+				fmtValue(m.Candidate.P50, m.Unit) + spreadString(m.CandidateSpread),
 				delta, fmt.Sprintf("p=%.3f", m.P), fmt.Sprintf("n=%d+%d", m.Base.Count, m.Candidate.Count)})
 		}
 		tableANSI(&b, p, rows)
 		fmt.Fprintf(&b, "    %s\n", p.paint(ansiDim, fmt.Sprintf("~: no significant change (Mann-Whitney U, α=%g, changes under %s ignored)",
 			d.Options.Alpha, trimFloat(100*d.Options.MinDelta, 2)+"%")))
+		if runs {
+			fmt.Fprintf(&b, "    %s\n", p.paint(ansiDim, "±: half the range of the runs' medians; a change counts only when the sides' run medians lie apart by the wider range"))
+		}
+		if harness {
+			fmt.Fprintf(&b, "    %s\n", p.paint(ansiDim, "(harness): measures the simulated fleet, never judged"))
+		}
 	}
 	for _, u := range d.Unmatched {
 		fmt.Fprintf(&b, "    %s\n", p.paint(ansiDim, "not compared: "+clean(u)))
@@ -327,6 +385,14 @@ func (d *Diff) WriteText(w io.Writer, color bool) error {
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// spreadString is " ±4.2%" for a run-to-run spread, "" for none.
+func spreadString(spread float64) string {
+	if spread <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" ±%s%%", trimFloat(100*spread, 1))
 }
 
 // tableANSI is table for cells that may hold colour codes, which take no width.
@@ -377,6 +443,7 @@ var compareTemplateText string
 var compareTemplate = template.Must(template.New("compare").Funcs(funcs).Funcs(template.FuncMap{
 	"label":  func(c CheckChange) string { return checkLabel(Check{ID: c.ID, Name: c.Name, Section: c.Section}) },
 	"mul100": func(v float64) float64 { return 100 * v },
+	"spread": spreadString,
 }).Parse(compareTemplateText))
 
 // WriteHTML writes the comparison as one self-contained HTML page.

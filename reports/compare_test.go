@@ -96,6 +96,62 @@ func TestCompareNoiseAndSmallChanges(t *testing.T) {
 	}
 }
 
+// TestCompareRunSpread: sides merged from repeated runs are judged against the runs' own
+// spread. Runs whose conditions drift (each run's samples share an offset) make a pooled test
+// significant by themselves; the overlap of the run medians keeps that a "~", while a shift
+// larger than the spread still counts.
+func TestCompareRunSpread(t *testing.T) {
+	drift := func(seed uint64, means ...float64) *Report {
+		var runs []*Report
+		for i, m := range means {
+			runs = append(runs, runWith(seed*10+uint64(i), 200, m, 0.01))
+		}
+		return Merge(runs...)
+	}
+	base := drift(1, 1.00, 1.12, 1.06)
+	same := drift(2, 1.05, 1.20, 1.13)
+	m := Compare(base, same, DefaultCompareOptions()).Metrics[0]
+	if m.P >= 0.05 || math.Abs(m.Delta) < 0.05 {
+		t.Fatalf("the pooled test alone should call this drift significant: %+v", m)
+	}
+	if m.Significant || !m.WithinNoise || m.BaseSpread < 0.05 || m.CandidateSpread < 0.05 {
+		t.Errorf("drift within the runs' spread flagged: %+v", m)
+	}
+	// Apart, but by less than a side's own range of run medians: still noise.
+	near := drift(4, 1.14, 1.20, 1.17)
+	if m := Compare(base, near, DefaultCompareOptions()).Metrics[0]; m.Significant || !m.WithinNoise || m.Delta < 0.05 || m.P >= 0.05 {
+		t.Errorf("runs barely apart flagged: %+v", m)
+	}
+	slow := drift(3, 1.30, 1.42, 1.36)
+	if m := Compare(base, slow, DefaultCompareOptions()).Metrics[0]; !m.Regression || m.WithinNoise {
+		t.Errorf("a shift beyond the runs' spread not flagged: %+v", m)
+	}
+	var b bytes.Buffer
+	if err := Compare(base, same, DefaultCompareOptions()).WriteText(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "±") {
+		t.Errorf("the text shows no spread:\n%s", b.String())
+	}
+}
+
+// TestCompareHarnessMetric: a measure of the harness is shown, never judged.
+func TestCompareHarnessMetric(t *testing.T) {
+	base, cand := runWith(1, 30, 1.0, 0.02), runWith(2, 30, 2.0, 0.02)
+	cand.MarkHarness(PhaseTotal)
+	d := Compare(base, cand, DefaultCompareOptions())
+	if m := d.Metrics[0]; !m.Harness || m.Significant || d.Regressed() {
+		t.Errorf("a harness metric judged: %+v %v", m, d.Reasons())
+	}
+	var b bytes.Buffer
+	if err := d.WriteText(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "total (harness)") {
+		t.Errorf("the text does not mark the harness metric:\n%s", b.String())
+	}
+}
+
 func TestCompareHigherIsBetter(t *testing.T) {
 	mk := func(seed uint64, mean float64) *Report {
 		r := NewReport(Scenario{Name: "x"}, Target{})

@@ -2,7 +2,8 @@ package reports
 
 // Merge folds repeated runs of one scenario into one report for comparison: a check fails if
 // it failed in any run (its evidence and counts added up), thresholds keep the worst outcome,
-// and sample sets of the same name are pooled, so the noise model sees every run's samples.
+// and sample sets of the same name are pooled, so the noise model sees every run's samples,
+// with each run's median kept in RunMedians for the run-to-run spread.
 // The first report gives the scenario, target and times; Merge(r) is r itself.
 func Merge(rs ...*Report) *Report {
 	if len(rs) == 0 {
@@ -56,14 +57,22 @@ func Merge(rs ...*Report) *Report {
 			}
 		}
 		for _, s := range r.Metrics.Samples {
+			runMedians := s.RunMedians // a merged report stands for its runs
+			if len(runMedians) == 0 && len(s.Values) > 0 {
+				runMedians = []float64{Median(s.Values)}
+			}
 			i, ok := samples[s.Name]
 			if !ok {
 				samples[s.Name] = len(out.Metrics.Samples)
 				s.Values = append([]float64(nil), s.Values...)
+				s.RunMedians = append([]float64(nil), runMedians...)
 				out.Metrics.Samples = append(out.Metrics.Samples, s)
 				continue
 			}
-			out.Metrics.Samples[i].Values = append(out.Metrics.Samples[i].Values, s.Values...)
+			m := &out.Metrics.Samples[i]
+			m.Values = append(m.Values, s.Values...)
+			m.RunMedians = append(m.RunMedians, runMedians...)
+			m.Harness = m.Harness || s.Harness
 		}
 		out.Metrics.Jobs = append(out.Metrics.Jobs, r.Metrics.Jobs...)
 		out.Notes = append(out.Notes, r.Notes...)

@@ -19,8 +19,11 @@ func TestMergePoolsSamplesAndKeepsFailures(t *testing.T) {
 	if !ok || c.Status != StatusFail || c.Message == "" {
 		t.Fatalf("merged check %+v", c)
 	}
-	if got, ok := m.Samples("latency_total"); !ok || len(got.Values) != 3 {
+	if got, ok := m.Samples("latency_total"); !ok || len(got.Values) != 3 || len(got.RunMedians) != 2 || got.RunMedians[0] != 1.5 || got.RunMedians[1] != 3 {
 		t.Fatalf("merged samples %+v", got)
+	}
+	if got, _ := Merge(m, a).Samples("latency_total"); len(got.RunMedians) != 3 {
+		t.Fatalf("a merged report merged again keeps its runs: %+v", got)
 	}
 	if got, _ := a.Samples("latency_total"); len(got.Values) != 2 {
 		t.Fatal("Merge changed its input")

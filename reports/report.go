@@ -243,8 +243,14 @@ type SampleSet struct {
 	// Unit is "s" for durations in seconds.
 	Unit string `json:"unit,omitempty"`
 	// HigherIsBetter is set for throughputs; by default a larger value is a regression.
-	HigherIsBetter bool      `json:"higher_is_better,omitempty"`
-	Values         []float64 `json:"values"`
+	HigherIsBetter bool `json:"higher_is_better,omitempty"`
+	// Harness marks a measure of the harness itself (the simulated fleet's own lag): a
+	// comparison shows it but never judges the server by it.
+	Harness bool      `json:"harness,omitempty"`
+	Values  []float64 `json:"values"`
+	// RunMedians, set by Merge, are the medians of each merged run's values: the run-to-run
+	// spread the comparison weighs a change against.
+	RunMedians []float64 `json:"run_medians,omitempty"`
 }
 
 // Summary summarises the values.
@@ -503,6 +509,16 @@ func (r *Report) AddSamples(name, unit string, values ...float64) {
 	for _, v := range values {
 		if !math.IsNaN(v) && !math.IsInf(v, 0) {
 			s.Values = append(s.Values, v)
+		}
+	}
+}
+
+// MarkHarness marks the named sample set as a measure of the harness, not of the server
+// (see SampleSet.Harness); it does nothing when there is no such set.
+func (r *Report) MarkHarness(name string) {
+	for i := range r.Metrics.Samples {
+		if r.Metrics.Samples[i].Name == name {
+			r.Metrics.Samples[i].Harness = true
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/pushlab/pushlab/server/broker"
 	"github.com/pushlab/pushlab/server/engine"
 	"github.com/pushlab/pushlab/server/identity"
+	"github.com/pushlab/pushlab/server/mutant"
 	"github.com/pushlab/pushlab/server/store"
 )
 
@@ -42,10 +43,20 @@ func (a directoryAdapter) IsMember(ctx context.Context, org, group string, p *ap
 	return a.d.IsMember(ctx, org, group, &identity.Principal{Name: p.Name, Type: p.Type, OrgMember: p.OrgMember})
 }
 
-// engineAdapter presents the engine as the REST API's Engine.
-type engineAdapter struct{ e *engine.Engine }
+// engineAdapter presents the engine as the REST API's Engine. commitDelay (the slow-commit
+// mutant) holds each job back before the engine sends its commits.
+type engineAdapter struct {
+	e           *engine.Engine
+	commitDelay time.Duration
+}
 
-func (a engineAdapter) StartJob(j *store.Job) error             { return a.e.StartJob(j) }
+func (a engineAdapter) StartJob(j *store.Job) error {
+	if a.commitDelay > 0 {
+		time.Sleep(a.commitDelay)
+	}
+	return a.e.StartJob(j)
+}
+
 func (a engineAdapter) Job(id string) (*store.Job, bool)        { return a.e.Job(id) }
 func (a engineAdapter) NodeState(org, node string) (bool, bool) { return a.e.NodeState(org, node) }
 func (a engineAdapter) Status() (int, []string)                 { return a.e.Status() }
@@ -145,4 +156,13 @@ func (p *persister) Output(jobID, node string, stdout, stderr []byte) error {
 	ctx, cancel := p.ctx()
 	defer cancel()
 	return p.st.PutOutput(ctx, jobID, node, stdout, stderr)
+}
+
+// commitDelay is how long each job waits before its commits go out: SlowCommitDelay with the
+// slow-commit mutant, else nothing.
+func commitDelay(m mutant.Set) time.Duration {
+	if m.Has(mutant.SlowCommit) {
+		return mutant.SlowCommitDelay
+	}
+	return 0
 }

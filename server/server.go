@@ -174,7 +174,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ValidateClientNodeName: cfg.ValidateClientNodeName,
 		Log:                    log,
 		Mutants:                mutants,
-	}, directoryAdapter{s.dir}, st, engineAdapter{s.engine}, s.feeds, s.broker, s.sessions)
+	}, directoryAdapter{s.dir}, st, engineAdapter{e: s.engine, commitDelay: commitDelay(mutants)}, s.feeds, s.broker, s.sessions)
 	chefAPI := s.dir.Handler()
 	mux := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if api.Handles(r.URL.Path) {

@@ -105,6 +105,9 @@ func (res *Result) toReport(s *scenarios.Scenario, m *Metrics, eventsPerSecond [
 					unit = "ms"
 				}
 				rep.AddSamples(name, unit, vals...)
+				if name == "heartbeat_lag" { // the simulated fleet's own health, not the server's
+					rep.MarkHarness(name)
+				}
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Name is one deliberate fault.
@@ -25,6 +26,19 @@ const (
 	WasReadyMissing        Name = "was-ready-missing"         // §5.3: ready nodes of a quorum-failed job stay ready
 )
 
+// Slowdowns are mutants that break no rule, only make the server slower: the regression gate
+// (pushlab gate) must notice them, the conformance suite need not.
+const (
+	SlowCommit Name = "slow-commit" // each job's commit fan-out starts SlowCommitDelay late
+)
+
+// SlowCommitDelay is how late SlowCommit sends a job's commits.
+const SlowCommitDelay = 300 * time.Millisecond
+
+var slowdowns = map[Name]string{
+	SlowCommit: "each job's commits go out 300ms late (a performance regression, no protocol fault)",
+}
+
 var descriptions = map[Name]string{
 	QuorumFailedAsComplete: "a job that failed its quorum reports status complete (§5.3)",
 	SSEOutOfOrder:          "quorum_succeeded is emitted before the last quorum_vote (§6)",
@@ -40,10 +54,15 @@ var descriptions = map[Name]string{
 	WasReadyMissing:        "ready nodes of a job that failed its quorum stay ready instead of was_ready (§5.3)",
 }
 
-// All lists every mutant, sorted.
-func All() []Name {
-	out := make([]Name, 0, len(descriptions))
-	for n := range descriptions {
+// All lists every mutant that breaks a rule of the protocol (not the Slowdowns), sorted.
+func All() []Name { return sortedNames(descriptions) }
+
+// Slowdowns lists the mutants that only make the server slower, sorted.
+func Slowdowns() []Name { return sortedNames(slowdowns) }
+
+func sortedNames(m map[Name]string) []Name {
+	out := make([]Name, 0, len(m))
+	for n := range m {
 		out = append(out, n)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
@@ -51,7 +70,12 @@ func All() []Name {
 }
 
 // Describe says what the mutant breaks.
-func Describe(n Name) string { return descriptions[n] }
+func Describe(n Name) string {
+	if d, ok := descriptions[n]; ok {
+		return d
+	}
+	return slowdowns[n]
+}
 
 // Set is the mutants a server runs with; the zero value has none.
 type Set map[Name]bool
@@ -68,8 +92,8 @@ func Parse(names []string) (Set, error) {
 			if n == "" {
 				continue
 			}
-			if _, ok := descriptions[n]; !ok {
-				return nil, fmt.Errorf("unknown mutant %q (known: %v)", n, All())
+			if Describe(n) == "" {
+				return nil, fmt.Errorf("unknown mutant %q (known: %v, slowdowns: %v)", n, All(), Slowdowns())
 			}
 			s[n] = true
 		}

@@ -13,9 +13,17 @@ func TestParse(t *testing.T) {
 	if len(All()) < 12 {
 		t.Fatalf("%d mutants", len(All()))
 	}
-	for _, n := range All() {
+	for _, n := range append(All(), Slowdowns()...) {
 		if Describe(n) == "" {
 			t.Fatalf("%s has no description", n)
+		}
+	}
+	if s, err := Parse([]string{"slow-commit"}); err != nil || !s.Has(SlowCommit) {
+		t.Fatalf("a slowdown is not parsed: %v %v", s, err)
+	}
+	for _, n := range All() {
+		if n == SlowCommit {
+			t.Fatal("All lists a slowdown: the conformance suite would have to catch it")
 		}
 	}
 }
