@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pushlab/pushlab/conformance/framework"
+	"github.com/pushlab/pushlab/reports"
 	"github.com/pushlab/pushlab/scenarios"
 	"github.com/pushlab/pushlab/server/launch"
 	"github.com/pushlab/pushlab/simulator"
@@ -26,8 +27,9 @@ func imageOf(t *testing.T, bin string) string {
 }
 
 // TestAgainstImage is the container path end to end, on one image built from the pushlab
-// binary: the conformance smoke label, and a scenario that restarts the containerised server
-// mid-job. The two run side by side (the scenario mostly waits on its nodes' commands).
+// binary: the conformance smoke label, a scenario that restarts the containerised server
+// mid-job, and the gate with both sides from the image. They run side by side (the scenarios
+// mostly wait on their nodes' commands).
 func TestAgainstImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -42,6 +44,41 @@ func TestAgainstImage(t *testing.T) {
 		t.Parallel()
 		restartAgainstImage(t, bin, image)
 	})
+	t.Run("gate between images", func(t *testing.T) {
+		t.Parallel()
+		gateBetweenImages(t, bin, image)
+	})
+}
+
+// gateBetweenImages runs the gate with both sides from the image, one run each: the same
+// server on both sides has no new failing check. (Metrics are left out with a huge
+// --min-delta: one run a side cannot tell noise from change; TestGateRunsBothSides judges them.)
+func gateBetweenImages(t *testing.T, bin, image string) {
+	dir := t.TempDir()
+	start := time.Now()
+	stdout, stderr, code := runPushlab(t, bin, "gate", "--scenario", gateScenario(t), "--runs", "1", "--min-delta", "100",
+		"--baseline-image", image, "--candidate-image", image, "--report-dir", dir)
+	if code == gateInconclusive {
+		t.Skipf("inconclusive: the simulated fleet lagged (a busy machine)\n%s", stderr)
+	}
+	if code != gatePass {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, side := range []string{"baseline-1", "candidate-1"} {
+		r, err := reports.Load(filepath.Join(dir, side, "report.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Target.Kind != reports.TargetImage || r.Target.Image != image || len(r.Checks) == 0 {
+			t.Errorf("%s: target %+v, %d checks", side, r.Target, len(r.Checks))
+		}
+	}
+	var diff reports.Diff
+	readJSON(t, filepath.Join(dir, "gate.json"), &diff)
+	if len(diff.Metrics) == 0 || len(diff.NewFailures) != 0 {
+		t.Errorf("comparison: %d metrics, new failures %v", len(diff.Metrics), diff.NewFailures)
+	}
+	t.Logf("gate between images, one run a side: %s", time.Since(start).Round(time.Millisecond))
 }
 
 // conformanceAgainstImage starts the image with `pushlab conformance --image` (testcontainers-go,
