@@ -12,9 +12,11 @@ func TestDiagnose(t *testing.T) {
 	if w := Diagnose(prev, calm, 5*time.Second, 1, 2); len(w) != 0 {
 		t.Fatalf("a calm fleet: %v", w)
 	}
-	busy := Stats{Sent: map[string]int64{"heartbeat": 2000}, HeartbeatTicks: 2000, LateTicks: 300, SendFull: 100, SendLost: 3}
+	busy := Stats{Sent: map[string]int64{"heartbeat": 2000}, HeartbeatTicks: 2000, LateTicks: 300, SendFull: 100, SendLost: 3,
+		AnswerWait: [6]int64{10, 0, 0, 0, 2, 1}}
 	w := Diagnose(prev, busy, 5*time.Second, 9, 2)
-	want := []string{"fleet CPU above 80 %", "fleet overloaded", "messages lost to full send queues", "send queues at the high-water mark"}
+	want := []string{"fleet CPU above 80 %", "fleet overloaded", "messages lost to full send queues", "send queues at the high-water mark",
+		"server slow to answer new connections"}
 	if len(w) != len(want) {
 		t.Fatalf("got %q", w)
 	}
@@ -31,6 +33,11 @@ func TestStatsAdd(t *testing.T) {
 	s := a.Add(b)
 	if s.Nodes != 5 || s.Online() != 3 || s.ByState[StateDown] != 2 || s.Sent["heartbeat"] != 12 || s.Sent["aborted"] != 1 || s.Commits != 3 || s.MaxLag != 3*time.Millisecond {
 		t.Fatalf("%+v", s)
+	}
+	a.AnswerWait, a.AnswerWaitMax = [6]int64{1, 2}, time.Second
+	b.AnswerWait, b.AnswerWaitMax = [6]int64{3, 0, 0, 0, 0, 1}, 5*time.Second
+	if s := a.Add(b); s.AnswerWait != [6]int64{4, 2, 0, 0, 0, 1} || s.AnswerWaitMax != 5*time.Second {
+		t.Fatalf("answer waits %v, max %s", s.AnswerWait, s.AnswerWaitMax)
 	}
 	if a.ByState[StateOnline] != 2 {
 		t.Fatal("Add changed its receiver")

@@ -75,9 +75,30 @@ type counters struct {
 	configFetches, configErrors, reconfigures, connects         atomic.Int64
 	crashes, restarts, commits, serverOffline, silentChannels   atomic.Int64
 	ticks, lateTicks                                            atomic.Int64
+	answerWait                                                  [6]atomic.Int64
+	answerMax                                                   atomic.Int64
 
 	firedMu sync.Mutex
 	firedBy map[string]int64
+}
+
+// AnswerBuckets are the upper bounds of Stats.AnswerWait (which has one more bucket, for longer
+// waits).
+var AnswerBuckets = [5]time.Duration{100 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}
+
+// answered counts how long a new command channel waited for the server's first message.
+func (c *counters) answered(d time.Duration) {
+	i := 0
+	for i < len(AnswerBuckets) && d > AnswerBuckets[i] {
+		i++
+	}
+	c.answerWait[i].Add(1)
+	for {
+		m := c.answerMax.Load()
+		if int64(d) <= m || c.answerMax.CompareAndSwap(m, int64(d)) {
+			return
+		}
+	}
 }
 
 func (c *counters) countSent(t string)     { c.sent[typeIndex(t)].Add(1) }
@@ -117,6 +138,11 @@ type Stats struct {
 	Commits        int64 // commit messages received
 	ServerOffline  int64 // times a node considered the server offline
 	SilentChannels int64 // times a node got nothing on its command channel and gave up on it
+	// AnswerWait counts new command channels by how long they waited for the server's first
+	// message (abort or ack), in the buckets of AnswerBuckets and one more for longer waits;
+	// AnswerWaitMax is the longest wait. The real client gives up after about 4 s.
+	AnswerWait    [6]int64
+	AnswerWaitMax time.Duration
 
 	HeartbeatVerifications int64 // RSA verifications of server heartbeats (one per distinct message)
 
@@ -145,6 +171,10 @@ func (f *Fleet) Stats() Stats {
 		SilentChannels:         c.silentChannels.Load(),
 		HeartbeatVerifications: f.verifier.count.Load(),
 		HeartbeatTicks:         c.ticks.Load(), LateTicks: c.lateTicks.Load(),
+		AnswerWaitMax: time.Duration(c.answerMax.Load()),
+	}
+	for i := range c.answerWait {
+		s.AnswerWait[i] = c.answerWait[i].Load()
 	}
 	for i, st := range States {
 		if v := f.stateCounts[i].Load(); v != 0 {
@@ -200,6 +230,10 @@ func (s Stats) Add(o Stats) Stats {
 	out.HeartbeatTicks += o.HeartbeatTicks
 	out.LateTicks += o.LateTicks
 	out.MaxLag = max(s.MaxLag, o.MaxLag)
+	for i := range out.AnswerWait {
+		out.AnswerWait[i] += o.AnswerWait[i]
+	}
+	out.AnswerWaitMax = max(s.AnswerWaitMax, o.AnswerWaitMax)
 	return out
 }
 
@@ -231,6 +265,17 @@ func Diagnose(prev, cur Stats, elapsed time.Duration, cpuSeconds float64, cpus i
 	}
 	if lost := cur.SendLost - prev.SendLost; lost > 0 {
 		out = append(out, "messages lost to full send queues: "+itoa(lost))
+	}
+	var slow, answered int64
+	for i := range cur.AnswerWait {
+		n := cur.AnswerWait[i] - prev.AnswerWait[i]
+		answered += n
+		if i >= 4 { // over 2 s
+			slow += n
+		}
+	}
+	if slow > 0 {
+		out = append(out, "server slow to answer new connections: "+itoa(slow)+" of "+itoa(answered)+" new command channels waited more than 2 s for the server's first message (the real client gives up after about 4 s)")
 	}
 	if cpus > 0 && elapsed > 0 && cpuSeconds > 0.8*float64(cpus)*elapsed.Seconds() {
 		out = append(out, "fleet CPU above 80 %: "+percent(int64(cpuSeconds*1000), int64(float64(cpus)*elapsed.Seconds()*1000))+" of "+itoa(int64(cpus))+" CPUs; the simulator may be the bottleneck")

@@ -57,6 +57,13 @@ func TestFleetJobOnEveryNode(t *testing.T) {
 	if st.ConfigErrors != 0 || st.SilentChannels != 0 {
 		t.Errorf("config errors %d, silent channels %d", st.ConfigErrors, st.SilentChannels)
 	}
+	var answered int64
+	for _, n := range st.AnswerWait {
+		answered += n
+	}
+	if answered != int64(nodes) || st.AnswerWaitMax <= 0 {
+		t.Errorf("%d new command channels answered (by wait %v, max %s), want %d", answered, st.AnswerWait, st.AnswerWaitMax, nodes)
+	}
 	// one RSA verification per distinct server heartbeat, not per node
 	if st.HeartbeatVerifications > int64(time.Since(start)/time.Second)+5 {
 		t.Errorf("%d heartbeat verifications for %d nodes over %s", st.HeartbeatVerifications, nodes, time.Since(start))

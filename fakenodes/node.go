@@ -98,6 +98,7 @@ type Node struct {
 	gotCommand      bool
 	deaf            bool // the receive loop gave up, waiting for a reconfigure
 	silentIters     int
+	connectedAt     time.Time // sockets opened, for Stats.AnswerWait
 	id              identity
 
 	// heartbeater

@@ -82,6 +82,7 @@ func (n *Node) openSockets() error {
 	n.gotCommand = false
 	n.deaf = false
 	n.silentIters = 0
+	n.connectedAt = time.Now()
 	if cfg.CurvePublicKey != "" || !n.f.cfg.AllowUnencrypted {
 		n.l.schedule(&n.wdTimer, n.watchdogPeriod())
 	}
@@ -205,6 +206,9 @@ func (n *Node) receive(parts [][]byte, fromSub bool) {
 	}
 	header, body := parts[0], parts[1]
 	if !fromSub {
+		if !n.gotCommand {
+			n.f.stats.answered(time.Since(n.connectedAt))
+		}
 		n.gotCommand = true
 		n.l.cancel(&n.wdTimer)
 	} else if !n.gotCommand && n.f.cfg.CommandGrace <= 0 {

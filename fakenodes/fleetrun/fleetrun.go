@@ -62,6 +62,9 @@ type Options struct {
 	Loops         int
 	IOThreads     int
 	CommandGrace  time.Duration
+	// OnEvent, when set, receives the node events of the fleet run in this process (see
+	// fakenodes.FleetConfig.OnEvent); worker processes set their own.
+	OnEvent func(fakenodes.Event)
 
 	MetricsAddr string    // Prometheus metrics, e.g. 127.0.0.1:9100; empty: none
 	Progress    bool      // mpb progress bars (on a terminal)
@@ -130,7 +133,7 @@ func (o *Options) fleetConfig(first, count int) fakenodes.FleetConfig {
 	return fakenodes.FleetConfig{Server: o.Server, Org: o.Org, Nodes: count, FirstIndex: first,
 		NamePrefix: o.NamePrefix, NameDigits: o.NameDigits, Key: o.NodeKey, SignVersion: o.SignVersion,
 		Seed: o.Seed, Plan: o.Plan, RampRate: o.RampRate, Loops: o.Loops, IOThreads: o.IOThreads, ConfigWorkers: o.ConfigWorkers,
-		CommandGrace: o.CommandGrace, Log: o.Log}
+		CommandGrace: o.CommandGrace, OnEvent: o.OnEvent, Log: o.Log}
 }
 
 // Run registers the shard's nodes when asked, runs them (in this process, or spread over

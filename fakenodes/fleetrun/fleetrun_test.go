@@ -32,6 +32,9 @@ type workerSpec struct {
 	First, Count        int
 	ConfigWorkers       int
 	Seed                int64
+	RampRate            float64       // per worker (default 1000/s)
+	CommandGrace        time.Duration // 0: the real client's rule for a silent command channel
+	Events              string        // when set, job message times are appended to this file
 }
 
 func TestMain(m *testing.M) {
@@ -55,9 +58,24 @@ func runTestWorker(spec string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if w.RampRate == 0 {
+		w.RampRate = 1000
+	}
 	o := Options{Server: w.Server, Org: w.Org, NodeKey: key, Nodes: w.First + w.Count, NamePrefix: w.Prefix,
-		Seed: w.Seed, RampRate: 1000, CommandGrace: 10 * time.Second, ConfigWorkers: w.ConfigWorkers}
-	if err := RunWorker(ctx, o, w.First, w.Count, os.Stdin, os.Stdout); err != nil {
+		Seed: w.Seed, RampRate: w.RampRate, CommandGrace: w.CommandGrace, ConfigWorkers: w.ConfigWorkers}
+	var rec *jobRecorder
+	if w.Events != "" {
+		if rec, err = newJobRecorder(w.Events); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		o.OnEvent = rec.event
+	}
+	err = RunWorker(ctx, o, w.First, w.Count, os.Stdin, os.Stdout)
+	if rec != nil {
+		rec.close()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -128,7 +146,7 @@ func TestFleetShardsAndWorkersAgainstReferenceServer(t *testing.T) {
 			Out: &syncWriter{w: &outs[shard]}, MetricsAddr: map[int]string{0: "127.0.0.1:0"}[shard],
 			WorkerCommand: func(ctx context.Context, w Worker) *exec.Cmd {
 				spec, _ := json.Marshal(workerSpec{Server: srv.URL(), Org: srv.Org(), Prefix: "sim-", Key: keyPEM,
-					First: w.First, Count: w.Count, ConfigWorkers: w.ConfigWorkers, Seed: 3})
+					First: w.First, Count: w.Count, ConfigWorkers: w.ConfigWorkers, Seed: 3, CommandGrace: 10 * time.Second})
 				cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 				cmd.Env = append(os.Environ(), workerEnv+"="+string(spec))
 				mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,19 @@ const (
 // file descriptor (its mailbox), so under the 20,000-descriptor limit more than this can never
 // be open; it is set before the first socket, as libzmq ignores later changes.
 const maxSockets = 16384
+
+// listenBacklog is ZMQ_BACKLOG of the PUB and ROUTER listeners (the kernel caps it at
+// net.core.somaxconn). libzmq accepts one connection per turn of an I/O thread's event loop, so
+// while a busy I/O thread works through thousands of connections, new ones wait in the kernel's
+// accept queue. With libzmq's default of 100 that queue overflows when a fleet joins: the kernel
+// drops the handshake's last ACK, the client's TCP retransmits after 200 ms, 400 ms, 800 ms...,
+// and a node can wait seconds for its ZMTP greeting, long enough for the real client to give up
+// on a silent command channel (about 4 s) and reconfigure, which adds more connections.
+const listenBacklog = 4096
+
+// defaultIOThreads is the number of libzmq I/O threads when Config.IOThreads is 0: the CURVE
+// handshakes, encryption and PUB fan-out of thousands of connections are spread over the CPUs.
+func defaultIOThreads() int { return max(1, min(4, runtime.NumCPU())) }
 
 // maxQueued bounds the outbound queue: Send fails with ErrQueueFull beyond it.
 const maxQueued = 1 << 17
@@ -56,6 +70,7 @@ type Config struct {
 	MaxBodySize       int             // 0 = wire.DefaultMaxBodySize
 	MaxSkew           time.Duration   // message timestamp skew allowed (0 = 300 s)
 	ZAPWindow         time.Duration   // a client key is admitted for this long after its config request (0 = 60 s)
+	IOThreads         int             // libzmq I/O threads (0 = one per CPU, at most 4)
 	Log               *slog.Logger
 }
 
@@ -144,6 +159,9 @@ func newBroker(cfg Config, keys SessionKeys, h Handler, now func() time.Time) (*
 	if cfg.ZAPWindow <= 0 {
 		cfg.ZAPWindow = DefaultZAPWindow
 	}
+	if cfg.IOThreads <= 0 {
+		cfg.IOThreads = defaultIOThreads()
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -163,6 +181,10 @@ func newBroker(cfg Config, keys SessionKeys, h Handler, now func() time.Time) (*
 	if err := b.ctx.SetMaxSockets(maxSockets); err != nil {
 		b.ctx.Term()
 		return nil, fmt.Errorf("broker: setting max sockets: %w", err)
+	}
+	if err := b.ctx.SetIoThreads(cfg.IOThreads); err != nil {
+		b.ctx.Term()
+		return nil, fmt.Errorf("broker: setting I/O threads: %w", err)
 	}
 	s, err := b.open()
 	if err != nil {
@@ -247,7 +269,7 @@ func (b *Broker) open() (s sockets, err error) {
 	if s.pub, err = b.ctx.NewSocket(zmq.PUB); err != nil {
 		return s, fmt.Errorf("broker: PUB socket: %w", err)
 	}
-	if err = setCommon(s.pub, ipv6); err != nil {
+	if err = setListener(s.pub, ipv6); err != nil {
 		return s, fmt.Errorf("broker: PUB options: %w", err)
 	}
 	if b.heartPort, err = bind(s.pub, endpoint(cfg.HeartbeatPort)); err != nil {
@@ -270,7 +292,7 @@ func (b *Broker) open() (s sockets, err error) {
 	if s.router, err = b.ctx.NewSocket(zmq.ROUTER); err != nil {
 		return s, fmt.Errorf("broker: ROUTER socket: %w", err)
 	}
-	if err = setCommon(s.router, ipv6); err != nil {
+	if err = setListener(s.router, ipv6); err != nil {
 		return s, fmt.Errorf("broker: ROUTER options: %w", err)
 	}
 	// Unroutable sends and full peer queues become errors that are counted, not silent drops.
@@ -329,8 +351,12 @@ func (b *Broker) watch(fd int) error {
 	return nil
 }
 
-func setCommon(s *zmq.Socket, ipv6 bool) error {
+// setListener sets the options of a socket that nodes connect to.
+func setListener(s *zmq.Socket, ipv6 bool) error {
 	if err := s.SetLinger(0); err != nil {
+		return err
+	}
+	if err := s.SetBacklog(listenBacklog); err != nil {
 		return err
 	}
 	if ipv6 {
