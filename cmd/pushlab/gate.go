@@ -55,8 +55,10 @@ reports go into --report-dir/SIDE-I, the comparison into gate.html and gate.json
 
 Each side's checks are merged (a check fails if it failed in any run) and its latency and rate
 samples pooled. The gate fails on a check that fails only in the candidate, a threshold newly
-crossed, or a metric whose median moved the wrong way significantly (Mann-Whitney U test at
---alpha, and by at least --min-delta): differences within the runs' own noise pass, shown as "~".
+crossed, or a metric whose median moved the wrong way significantly: a Mann-Whitney U test of
+the pooled samples at --alpha, a change of at least --min-delta, and, with two runs or more a
+side, the sides' run medians apart by at least the wider side's range of run medians (docs/ci.md,
+the noise model). Differences within the runs' own noise pass, shown as "~".
 
 Exit status: 0 pass, 1 regression, 2 inconclusive (a run's simulated fleet lagged twice:
 nothing judged), 4 invalid flags or scenario (nothing ran), 5 a report could not be read or a
