@@ -33,6 +33,8 @@ type fleetFlags struct {
 	loops, ioThreads, configWorkers         int
 	commandGrace                            time.Duration
 	metricsAddr                             string
+	report                                  string
+	duration                                time.Duration
 	progress                                string
 	worker                                  string
 }
@@ -54,12 +56,18 @@ kept, so every run must use the same --node-key, created on first use). More nod
 --per-process run in worker processes. Behaviours come from a YAML plan (--behaviours); none
 means every node acks every commit and succeeds at once with empty output.
 
+--report writes what the shard saw when it stops (its node range, nodes online, commits,
+messages by type, behaviours fired, the fleet's own lag and warnings); 'pushlab fleet merge'
+gathers the shards' reports into one report.
+
 Progress bars show on a terminal; otherwise only warnings and a summary are printed. The fleet
 warns when it is itself the bottleneck (late heartbeats, full send queues, CPU), so a slow
 fleet is not blamed on the server.`,
 		Example: `  pushlab fleet --server http://127.0.0.1:10003 --org pushlab --user admin \
     --key pushlab-data/keys/admin.pem --nodes 2000 --name-prefix sim-
-  pushlab fleet --nodes 18000 --shard 2/4 --seed 7 --behaviours chaos.yaml --metrics-addr :9100`,
+  pushlab fleet --nodes 18000 --shard 2/4 --seed 7 --behaviours chaos.yaml --metrics-addr :9100 \
+    --report reports/shard-2.json --duration 30m
+  pushlab fleet merge reports/ -o fleet.json -o fleet.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFleet(cmd, f) },
 	}
@@ -84,9 +92,12 @@ fleet is not blamed on the server.`,
 	fl.IntVar(&f.ioThreads, "io-threads", 0, "libzmq I/O threads per process (default 2)")
 	fl.DurationVar(&f.commandGrace, "command-grace", 0, "wait this long for the server's first command-channel message (default: the real client's rule)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (/metrics)")
+	fl.StringVar(&f.report, "report", "", "write what this shard saw to this JSON file when it stops (see pushlab fleet merge)")
+	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: run until SIGINT or SIGTERM)")
 	fl.StringVar(&f.progress, "progress", "auto", "progress bars: auto (on a terminal), always or never")
 	fl.StringVar(&f.worker, "worker", "", "internal: run as a worker process for nodes first:count")
 	_ = fl.MarkHidden("worker")
+	cmd.AddCommand(newFleetMergeCommand())
 	return cmd
 }
 
@@ -138,16 +149,23 @@ func runFleet(cmd *cobra.Command, f *fleetFlags) error {
 		return fmt.Errorf("--progress must be auto, always or never, not %q", f.progress)
 	}
 	o.MetricsAddr = f.metricsAddr
+	o.ReportFile = f.report
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	o.WorkerCommand = func(ctx context.Context, w fleetrun.Worker) *exec.Cmd {
 		args := append(os.Args[1:len(os.Args):len(os.Args)], w.Args()...)
-		args = append(args, "--register=false", "--metrics-addr=", "--progress=never")
+		args = append(args, "--register=false", "--metrics-addr=", "--progress=never", "--report=", "--duration=0")
 		return exec.CommandContext(ctx, self, args...)
 	}
-	return fleetrun.Run(cmd.Context(), o)
+	ctx := cmd.Context()
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	return fleetrun.Run(ctx, o)
 }
 
 // loadOrCreateKey reads the nodes' key, creating it (0600) when missing and create is set.

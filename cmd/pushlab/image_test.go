@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,15 +16,27 @@ import (
 	"github.com/pushlab/pushlab/simulator"
 )
 
-// imageOf builds the pushlab image of bin from nothing (FROM scratch, no base image pulled).
-// Without a Docker engine the test is skipped, except under CI=true, where it fails.
+// sharedImage is the pushlab image the tests of this package share, built once.
+var sharedImage struct {
+	sync.Once
+	tag string
+}
+
+// imageOf builds the pushlab image of bin from nothing (FROM scratch, no base image pulled),
+// once for every test of the package (they build the same source). Without a Docker engine the
+// test is skipped, except under CI=true, where it fails.
 func imageOf(t *testing.T, bin string) string {
 	t.Helper()
 	launch.RequireDocker(t)
-	start := time.Now()
-	image := launch.BuildImage(t, bin, "pushlab:test-cmd")
-	t.Logf("image %s built in %s", image, time.Since(start).Round(time.Millisecond))
-	return image
+	sharedImage.Do(func() {
+		start := time.Now()
+		sharedImage.tag = launch.BuildImage(t, bin, "pushlab:test-cmd")
+		t.Logf("image %s built in %s", sharedImage.tag, time.Since(start).Round(time.Millisecond))
+	})
+	if sharedImage.tag == "" {
+		t.Fatal("building the image failed in an earlier test")
+	}
+	return sharedImage.tag
 }
 
 // TestAgainstImage is the container path end to end, on one image built from the pushlab

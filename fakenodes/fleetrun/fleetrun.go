@@ -67,6 +67,7 @@ type Options struct {
 	OnEvent func(fakenodes.Event)
 
 	MetricsAddr string    // Prometheus metrics, e.g. 127.0.0.1:9100; empty: none
+	ReportFile  string    // where Run writes the shard's report when it ends; empty: none
 	Progress    bool      // mpb progress bars (on a terminal)
 	Out         io.Writer // progress, warnings and the summary (stderr)
 	Log         *slog.Logger
@@ -136,9 +137,8 @@ func (o *Options) fleetConfig(first, count int) fakenodes.FleetConfig {
 		CommandGrace: o.CommandGrace, OnEvent: o.OnEvent, Log: o.Log}
 }
 
-// Run registers the shard's nodes when asked, runs them (in this process, or spread over
-// worker processes) until ctx ends, then stops them and prints a summary.
-func Run(ctx context.Context, o Options) error {
+// run is Run without the report.
+func run(ctx context.Context, o Options) error {
 	if err := o.defaults(); err != nil {
 		return err
 	}
