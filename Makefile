@@ -38,7 +38,7 @@ server: build
 	./$(BIN) server --data-dir ./pushlab-data
 
 # scenarios: every shipped scenario but soak at a tenth of its size against the reference
-# server, one after the other, then pushlab run end to end; about 12 minutes. CI runs it after
+# server, one after the other, then pushlab run end to end; about 8 minutes. CI runs it after
 # make test. SCENARIOS=smoke,nack-storm runs only those; the reports of runs that did not
 # pass are kept in pushlab-reports/scenarios/.
 SCENARIOS ?= 1
