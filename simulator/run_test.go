@@ -117,6 +117,35 @@ func keepReports(t *testing.T, dir, name, from string) {
 	t.Logf("reports kept in %s", to)
 }
 
+// TestKeepReports: a failed library run's reports are copied out of the test's temporary
+// dir, without the server's data.
+func TestKeepReports(t *testing.T) {
+	from, dir := t.TempDir(), t.TempDir()
+	for name, body := range map[string]string{"report.html": "<html>", "history.ndjson": "{}\n", "server-data/pushlab.db": "x"} {
+		p := filepath.Join(from, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keepReports(t, dir, "smoke", from)
+	kept, _ := filepath.Glob(filepath.Join(dir, "smoke-*"))
+	if len(kept) != 1 {
+		t.Fatalf("kept %v, want one smoke-TIME dir", kept)
+	}
+	if b, err := os.ReadFile(filepath.Join(kept[0], "report.html")); err != nil || string(b) != "<html>" {
+		t.Errorf("report.html: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(kept[0], "history.ndjson")); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(filepath.Join(kept[0], "server-data")); !os.IsNotExist(err) {
+		t.Errorf("the server's data was kept: %v", err)
+	}
+}
+
 func checkLibraryRun(t *testing.T, name string, scale float64, res *Result, err error, took time.Duration) {
 	if err == nil && res.ExitCode == scenarios.ExitInconclusive {
 		// The harness itself lagged (a busy machine): the run says so and judges nothing.
