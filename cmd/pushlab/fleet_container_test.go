@@ -32,8 +32,9 @@ import (
 // available on the server and online in its shard's metrics, a job on all
 // of them must succeed everywhere, and a job on the middle shard's nodes must reach that
 // shard only: each shard ran exactly the nodes its index gives. SIGTERM (docker stop) must
-// stop each container cleanly, with its shard report written, and `pushlab fleet merge` must
-// gather the reports into one that counts every node exactly once.
+// stop each container cleanly, with its shard report written, and the gathering of
+// deploy/k8s/fleet-gather-job.yaml (`pushlab fleet merge /reports ...` in a container) must
+// make of the reports one that counts every node exactly once.
 func TestFleetShardsAsContainers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -227,11 +228,16 @@ func TestFleetShardsAsContainers(t *testing.T) {
 		}
 	}
 
-	gathered := filepath.Join(t.TempDir(), "fleet.json")
-	stdout, stderr, code := runPushlab(t, bin, "fleet", "merge", reportDir, "-o", gathered, "-o", strings.TrimSuffix(gathered, ".json")+".html")
-	r, err := reports.Load(gathered)
+	// gathered as deploy/k8s/fleet-gather-job.yaml does it: its arguments, in a container of
+	// the image (no shell), with the shards' report volume at its mount path
+	gather := readManifest(t, "fleet-gather-job.yaml")[0].Spec.Template.Spec.Containers[0]
+	code, stdout := runToEnd(ctx, t, image, gather.Args, reportDir+":"+gather.VolumeMounts[0].MountPath)
+	r, err := reports.Load(filepath.Join(reportDir, "fleet.json"))
 	if err != nil {
-		t.Fatalf("exit %d, %v\n%s\n%s", code, err, stdout, stderr)
+		t.Fatalf("exit %d, %v\n%s", code, err, stdout)
+	}
+	if st, err := os.Stat(filepath.Join(reportDir, "fleet.html")); err != nil || st.Size() == 0 {
+		t.Errorf("fleet.html: %v", err)
 	}
 	cov, _ := r.Check(fleetreport.CheckCoverage)
 	if cov.Status != reports.StatusPass || cov.Passes != nodes || cov.Fails != 0 || r.Health.Nodes != nodes {
@@ -284,6 +290,35 @@ func TestFleetMergeCommand(t *testing.T) {
 	_, stderr, code = runCLI(t, "fleet", "merge", filepath.Join(out, "fleet.json"))
 	if code != reports.ExitHarness || !strings.Contains(stderr, "not a pushlab.fleet-shard/v1 report") {
 		t.Errorf("a gathered report as input: exit %d\n%s", code, stderr)
+	}
+}
+
+// runToEnd runs the image with args (host network, binds mounted) until it exits, and returns
+// its exit status and output.
+func runToEnd(ctx context.Context, t *testing.T, image string, args []string, binds ...string) (int, string) {
+	t.Helper()
+	c, err := testcontainers.Run(ctx, image, testcontainers.WithCmd(args...),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.NetworkMode = "host"
+			hc.Binds = append(hc.Binds, binds...)
+		}))
+	if c != nil {
+		t.Cleanup(func() { _ = c.Terminate(context.Background()) })
+	}
+	if err != nil {
+		t.Fatalf("running %v: %v", args, err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		st, err := c.State(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Running {
+			return st.ExitCode, containerLogs(c)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v still running after 60 s\n%s", args, containerLogs(c))
+		}
 	}
 }
 
