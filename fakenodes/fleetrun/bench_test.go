@@ -41,8 +41,8 @@ const sseTimeLayout = "2006-01-02 15:04:05.000000Z"
 //	PUSHLAB_BENCH_9000=1 go test -run '^$' -bench Job9000 -benchtime 3x -timeout 60m ./fakenodes/fleetrun/
 //
 // PUSHLAB_BENCH_NODES changes the node count; PUSHLAB_BENCH_CPUPROFILE=FILE profiles this
-// process (the server and the SSE client) during the jobs; PUSHLAB_BENCH_TRACE=1 prints the
-// fleet's progress every 5 s. Each iteration is one job; the metrics pool all
+// process (the server and the SSE client) during the jobs, PUSHLAB_BENCH_WORKER_CPUPROFILE=DIR
+// each worker process over its life; PUSHLAB_BENCH_TRACE=1 prints the fleet's progress every 5 s. Each iteration is one job; the metrics pool all
 // iterations:
 //
 //   - commit-p99-ms, commit-max-ms: from the moment the POST /jobs request is sent to the moment
@@ -92,6 +92,7 @@ func BenchmarkJob9000(b *testing.B) {
 	var mu sync.Mutex
 	var stats func() fakenodes.Stats
 	var eventFiles []string
+	var workerCmds []*exec.Cmd
 	o := Options{Server: srv.URL(), Org: srv.Org(), User: "admin", UserKey: srv.Admin, NodeKey: nodeKey,
 		Nodes: nodes, NamePrefix: "b-", Seed: 9, Register: true, PerProcess: (nodes + 2) / 3,
 		Out: &syncWriter{w: &out},
@@ -103,6 +104,7 @@ func BenchmarkJob9000(b *testing.B) {
 			cmd.Env = append(os.Environ(), workerEnv+"="+string(spec))
 			mu.Lock()
 			eventFiles = append(eventFiles, path)
+			workerCmds = append(workerCmds, cmd)
 			mu.Unlock()
 			return cmd
 		},
@@ -163,6 +165,18 @@ func BenchmarkJob9000(b *testing.B) {
 	}
 	var commit, sseLat, sseNode []float64
 	var commitMax, jobMax float64
+	var serverCPU, fleetCPU float64
+	fleetCPUTime := func() float64 {
+		mu.Lock()
+		defer mu.Unlock()
+		var sum float64
+		for _, c := range workerCmds {
+			if c.Process != nil {
+				sum += processCPU(c.Process.Pid)
+			}
+		}
+		return sum
+	}
 	history := 0
 	if path := os.Getenv("PUSHLAB_BENCH_CPUPROFILE"); path != "" { // the jobs only, not the join
 		f, err := os.Create(path)
@@ -178,7 +192,10 @@ func BenchmarkJob9000(b *testing.B) {
 		}()
 	}
 	for i := 0; b.Loop(); i++ {
+		server0, fleet0 := processCPU(os.Getpid()), fleetCPUTime()
 		r, err := benchJob(ctx, api, names, eventFiles)
+		serverCPU += processCPU(os.Getpid()) - server0
+		fleetCPU += fleetCPUTime() - fleet0
 		if err != nil {
 			b.Fatalf("job %d: %v\nfleet: %+v", i, err, fleetStats())
 		}
@@ -197,6 +214,8 @@ func BenchmarkJob9000(b *testing.B) {
 	b.ReportMetric(jobMax, "job-max-ms")
 	b.ReportMetric(percentile(sseLat, 0.99), "sse-p99-ms")
 	b.ReportMetric(percentile(sseNode, 0.99), "sse-node-p99-ms")
+	b.ReportMetric(serverCPU/float64(b.N), "server-cpu-s/job")
+	b.ReportMetric(fleetCPU/float64(b.N), "fleet-cpu-s/job")
 	b.ReportMetric(float64(nodes)/joined.Seconds(), "join-nodes/s")
 	b.ReportMetric(float64(fds), "server-open-files")
 	b.ReportMetric(rss, "server-rss-MB")
@@ -485,6 +504,24 @@ func listenOverflows() int64 {
 		}
 	}
 	return 0
+}
+
+// processCPU is the CPU time a process has used, in seconds, all its threads included.
+func processCPU(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// the fields after the command name, which is in parentheses: utime and stime are the
+	// 12th and 13th, in clock ticks of 1/100 s
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100
 }
 
 // openFiles counts this process's open file descriptors.

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +72,15 @@ func runTestWorker(spec string) int {
 			return 2
 		}
 		o.OnEvent = rec.event
+	}
+	if dir := os.Getenv("PUSHLAB_BENCH_WORKER_CPUPROFILE"); dir != "" { // a profile per worker, its whole life
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("worker-%d.prof", w.First)))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() {
+				pprof.StopCPUProfile()
+				f.Close()
+			}()
+		}
 	}
 	err = RunWorker(ctx, o, w.First, w.Count, os.Stdin, os.Stdout)
 	if rec != nil {

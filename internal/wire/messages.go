@@ -198,23 +198,28 @@ func DecodeNode(body []byte, maxBody int) (*NodeMessage, error) {
 	if err := checkBody(body, maxBody); err != nil {
 		return nil, err
 	}
-	type plain NodeMessage
-	var aux struct {
-		plain
-		JobID json.RawMessage `json:"job_id"`
+	m, rawJobID, fast := decodeNodeFast(body)
+	if !fast {
+		type plain NodeMessage
+		var aux struct {
+			plain
+			JobID json.RawMessage `json:"job_id"`
+		}
+		if err := json.Unmarshal(body, &aux); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadJSON, err)
+		}
+		m, rawJobID = NodeMessage(aux.plain), aux.JobID
 	}
-	if err := json.Unmarshal(body, &aux); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadJSON, err)
-	}
-	m := NodeMessage(aux.plain)
 	if m.Type == "" {
 		return nil, ErrNoType
 	}
 	switch {
-	case len(aux.JobID) == 0 || bytes.Equal(aux.JobID, jsonNull):
+	case len(rawJobID) == 0 || bytes.Equal(rawJobID, jsonNull):
 	default:
 		var s string
-		if err := json.Unmarshal(aux.JobID, &s); err != nil {
+		if fast { // a plain string: no escapes to undo
+			s = string(rawJobID[1 : len(rawJobID)-1])
+		} else if err := json.Unmarshal(rawJobID, &s); err != nil {
 			return nil, fmt.Errorf("%w: not a string or null", ErrInvalidJobID)
 		}
 		if len(s) > MaxJobIDSize {

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"crypto/rsa"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -128,6 +127,7 @@ type Broker struct {
 	epfd       int
 	wakefd     int
 	closedFlag atomic.Bool
+	stamp      atomic.Pointer[stampCache]
 
 	// Outbound queue, filled by Send and drained by the I/O goroutine.
 	qmu    sync.Mutex
@@ -426,11 +426,28 @@ func (b *Broker) Send(org, node string, seq int64, m wire.ServerMessage) error {
 		b.stats.unsent[sendNoKey].Add(1)
 		return fmt.Errorf("%w: %s/%s", ErrNoKey, org, node)
 	}
-	body, err := json.Marshal(m.WithStamp(seq, wire.FormatTime(b.now())))
+	body, err := wire.AppendServerMessage(make([]byte, 0, 256), m.WithStamp(seq, b.timestamp()))
 	if err != nil {
 		return fmt.Errorf("broker: encode %s: %w", m.MessageType(), err)
 	}
 	return b.enqueue(outMsg{identity: id, header: wire.SignHMAC(key, body), body: body})
+}
+
+// stampCache is the RFC 1123 timestamp of one second, formatted once.
+type stampCache struct {
+	sec  int64
+	text string
+}
+
+// timestamp is the timestamp of an outgoing message: now, to the second.
+func (b *Broker) timestamp() string {
+	now := b.now()
+	if c := b.stamp.Load(); c != nil && c.sec == now.Unix() {
+		return c.text
+	}
+	c := &stampCache{sec: now.Unix(), text: wire.FormatTime(now)}
+	b.stamp.Store(c)
+	return c.text
 }
 
 func (b *Broker) enqueue(m outMsg) error {

@@ -90,6 +90,7 @@ type Engine struct {
 	armedAt   time.Time
 	lastStamp time.Time
 	pending   []op
+	ordered   int // events and barriers in pending (see emit)
 	forceOut  bool
 
 	pipe *pipeline
@@ -160,8 +161,17 @@ func (e *Engine) handoff() {
 	if len(e.pending) == 0 {
 		return
 	}
+	e.pipe.behind.Add(int64(e.ordered))
+	e.ordered = 0
 	e.pipe.push(e.pending)
 	e.pending = nil
+}
+
+// barrier queues an op that every write before it must be durable for (opFlush, opCall):
+// events after it wait for it.
+func (e *Engine) barrier(o op) {
+	e.pending = append(e.pending, o)
+	e.ordered++
 }
 
 // do runs f on the loop and waits for it.
@@ -194,7 +204,7 @@ func (e *Engine) NodeMessage(m NodeMsg) {
 func (e *Engine) Sync() {
 	ch := make(chan struct{})
 	f := func() {
-		e.pending = append(e.pending, op{kind: opCall, fn: func() { close(ch) }})
+		e.barrier(op{kind: opCall, fn: func() { close(ch) }})
 		e.forceOut = true
 	}
 	select {
@@ -226,7 +236,7 @@ func (e *Engine) StartJob(j *store.Job) error {
 			return
 		}
 		e.startJob(j.Clone())
-		e.pending = append(e.pending, op{kind: opCall, fn: func() { close(stored) }})
+		e.barrier(op{kind: opCall, fn: func() { close(stored) }})
 		e.forceOut = true
 	}); derr != nil {
 		return derr
@@ -315,8 +325,17 @@ func (e *Engine) stamp() time.Time {
 	return t
 }
 
+// emit makes a job event. It goes to the event sink at once, from the loop, when nothing that
+// must come before it is still queued (no earlier event, no barrier); otherwise it takes its
+// place in the pipeline. Either way events arrive in order, and never before the writes a
+// barrier ahead of them makes durable.
 func (e *Engine) emit(j *jobFSM, name, node, status string, start *Start) {
 	ev := Event{Seq: j.nextSeq, Name: name, Time: e.stamp(), Node: node, Status: status, Start: start}
 	j.nextSeq++
+	if e.ordered == 0 && e.pipe.behind.Load() == 0 {
+		e.pipe.sink.JobEvent(j.j.Org, j.j.ID, ev)
+		return
+	}
 	e.pending = append(e.pending, op{kind: opEvent, org: j.j.Org, jobID: j.j.ID, ev: ev})
+	e.ordered++
 }

@@ -341,7 +341,7 @@ func (e *Engine) finish(j *jobFSM, status string) {
 	j.phase = phaseWaiting
 	j.timer.cancel()
 	e.setJobStatus(j, status)
-	e.pending = append(e.pending, op{kind: opFlush})
+	e.barrier(op{kind: opFlush})
 	e.emit(j, EventJobComplete, "", status, nil)
 	j.timer = e.after(e.cfg.WaitCompleteTime, func() { e.removeJob(j) })
 }
@@ -351,6 +351,7 @@ func (e *Engine) crashJob(j *jobFSM) {
 	j.phase = phaseWaiting
 	j.timer.cancel()
 	e.setJobStatus(j, JobCrashed)
+	e.barrier(op{kind: opFlush}) // the stored job, which later requests get, says crashed
 	e.removeJob(j)
 }
 
@@ -367,5 +368,8 @@ func (e *Engine) removeJob(j *jobFSM) {
 			}
 		}
 	}
+	// in order with the events, but no barrier: the job's final state was made durable before
+	// its job_complete (or its crash), and a finished job writes nothing more
 	e.pending = append(e.pending, op{kind: opGone, org: j.j.Org, jobID: j.j.ID})
+	e.ordered++
 }

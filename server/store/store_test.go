@@ -274,3 +274,15 @@ func BenchmarkUpdateNodeStatuses9000(b *testing.B) {
 		must(b, s.UpdateNodeStatuses(ctx, ups))
 	}
 }
+
+func BenchmarkCreateJob9000(b *testing.B) {
+	s := open(b)
+	must(b, s.CreateOrg(ctx, Org{Name: "o", FullName: "o", GUID: "g"}))
+	nodes := map[string]string{}
+	for n := 0; n < 9000; n++ {
+		nodes["node-"+strconv.Itoa(n)] = "new"
+	}
+	for i := 0; b.Loop(); i++ {
+		must(b, s.CreateJob(ctx, Job{ID: "j" + strconv.Itoa(i), Org: "o", Nodes: nodes}))
+	}
+}

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pushlab/pushlab/server/store"
+)
+
+// slowStore is a persister whose node-status writes block until released, like SQLite busy with
+// a large transaction.
+type slowStore struct {
+	*recorder
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *slowStore) NodeStatuses(us []store.NodeStatus) error {
+	<-s.release
+	return s.recorder.NodeStatuses(us)
+}
+
+func (s *slowStore) open() { s.once.Do(func() { close(s.release) }) }
+
+// eventually polls cond until it holds or a deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%s: not within 5 s", what)
+		}
+	}
+}
+
+func (r *recorder) has(event string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if e == event {
+			return true
+		}
+	}
+	return false
+}
+
+// Events never wait for the store, except job_complete, which waits until everything before it
+// is durable; the order of events is kept either way.
+func TestEventsDoNotWaitForTheStoreButJobCompleteDoes(t *testing.T) {
+	rec := newRecorder()
+	st := &slowStore{recorder: rec, release: make(chan struct{})}
+	e := New(Config{Clock: NewFakeClock(epoch), HeartbeatInterval: time.Hour}, rec, st, rec)
+	t.Cleanup(e.Close)
+	t.Cleanup(st.open)
+	for _, n := range []string{"A", "B"} {
+		e.NodeMessage(NodeMsg{Org: org, Node: n, Type: MsgHeartbeat, IncarnationID: "inc-" + n})
+		e.NodeMessage(NodeMsg{Org: org, Node: n, Type: MsgAborted, IncarnationID: "inc-" + n})
+	}
+	e.Sync() // both idle before the job starts
+	j := &store.Job{ID: "j1", Org: org, Command: "x", Status: JobNew, RunTimeout: 60, Quorum: 2, Requestor: "alice",
+		Nodes: map[string]string{"A": NodeNew, "B": NodeNew}}
+	started := make(chan error, 1)
+	go func() { started <- e.StartJob(j) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("StartJob waits for node-status writes")
+	}
+	msg := func(n, typ string) {
+		e.NodeMessage(NodeMsg{Org: org, Node: n, Type: typ, JobID: "j1", IncarnationID: "inc-" + n})
+	}
+	msg("A", MsgAckCommit)
+	msg("B", MsgAckCommit)
+	msg("A", MsgAckRun)
+	msg("B", MsgAckRun)
+	msg("A", MsgSucceeded)
+	// the store is stuck on the votes' statuses; the events still flow
+	eventually(t, "run_start(A) while the store is busy", func() bool { return rec.has("run_start(A)") })
+	msg("B", MsgSucceeded)
+	eventually(t, "run_complete(B,success)", func() bool { return rec.has("run_complete(B,success)") })
+	time.Sleep(50 * time.Millisecond) // give a wrong implementation the chance to deliver early
+	if rec.has("job_complete(complete)") {
+		t.Fatal("job_complete delivered before the statuses before it were stored")
+	}
+	st.open()
+	e.Sync()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	eq(t, "events", rec.events, []string{"start", "quorum_vote(A,success)", "quorum_vote(B,success)", "quorum_succeeded",
+		"run_start(A)", "run_start(B)", "run_complete(A,success)", "run_complete(B,success)", "job_complete(complete)"})
+	if rec.nodeSt["j1/A"] != NodeSucceeded || rec.nodeSt["j1/B"] != NodeSucceeded || rec.jobSt["j1"] != JobComplete {
+		t.Errorf("stored %v, job %q", rec.nodeSt, rec.jobSt["j1"])
+	}
+	iStatus := -1
+	for i, l := range rec.log {
+		if l == "job_status complete" {
+			iStatus = i
+		}
+		if l == "event job_complete(complete)" && (iStatus < 0 || i < iStatus) {
+			t.Errorf("job_complete before the final status: %v", rec.log)
+		}
+	}
+}
