@@ -123,7 +123,7 @@ func (r *run) serverDown(t time.Duration) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, f := range r.serverFaults {
-		if t.Seconds() >= f.Start-1 && t.Seconds() <= f.End+2 {
+		if t.Seconds() >= f.Start-1 && t.Seconds() <= r.windowEnd(f)+2 {
 			return true
 		}
 	}
@@ -135,7 +135,7 @@ func (r *run) serverFaultDuring(a, b time.Duration) (restart, pause bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, f := range r.serverFaults {
-		if f.Start <= b.Seconds() && f.End >= a.Seconds() {
+		if f.Start <= b.Seconds() && r.windowEnd(f) >= a.Seconds() {
 			switch f.Kind {
 			case "serverRestart":
 				restart = true

@@ -677,18 +677,18 @@ func (r *run) fault(ctx context.Context, step int, f *scenarios.FaultStep, victi
 			down = f.ServerRestart.Downtime.D()
 		}
 		r.ui.printf("restarting the server (down %s)", down)
+		end := r.beginServerFault(fw)
 		err := r.tg.restart(ctx, down)
-		fw.End = r.hist.Since().Seconds()
-		r.recordServerFault(fw)
+		end()
 		if err != nil {
 			return fmt.Errorf("server restart: %w", err)
 		}
 		return nil
 	case f.ServerPause != nil:
 		r.ui.printf("pausing the server for %s", f.ServerPause.Duration)
+		end := r.beginServerFault(fw)
 		err := r.tg.pause(ctx, f.ServerPause.Duration.D())
-		fw.End = r.hist.Since().Seconds()
-		r.recordServerFault(fw)
+		end()
 		if err != nil {
 			return fmt.Errorf("server pause: %w", err)
 		}
@@ -711,11 +711,33 @@ func (r *run) fault(ctx context.Context, step int, f *scenarios.FaultStep, victi
 	return nil
 }
 
-func (r *run) recordServerFault(fw FaultWindow) {
+// beginServerFault records a server fault as it starts, its window still open (End -1), so that
+// a job that finishes while the server comes back is already judged as disturbed; the returned
+// function closes the window.
+func (r *run) beginServerFault(fw FaultWindow) (end func()) {
+	fw.End = openWindow
 	r.mu.Lock()
+	i := len(r.serverFaults)
 	r.serverFaults = append(r.serverFaults, fw)
 	r.mu.Unlock()
-	r.hist.Add(Entry{Kind: KindFault, Type: fw.Kind, ID: fw.Name, Detail: fmt.Sprintf("%.1fs to %.1fs", fw.Start, fw.End)})
+	return func() {
+		r.mu.Lock()
+		r.serverFaults[i].End = r.hist.Since().Seconds()
+		fw = r.serverFaults[i]
+		r.mu.Unlock()
+		r.hist.Add(Entry{Kind: KindFault, Type: fw.Kind, ID: fw.Name, Detail: fmt.Sprintf("%.1fs to %.1fs", fw.Start, fw.End)})
+	}
+}
+
+// openWindow is the End of a server fault still under way.
+const openWindow = -1
+
+// windowEnd is a server fault's end, now while it is under way.
+func (r *run) windowEnd(f FaultWindow) float64 {
+	if f.End == openWindow {
+		return r.hist.Since().Seconds()
+	}
+	return f.End
 }
 
 // flap takes the victims down and up again every period.
