@@ -113,10 +113,16 @@ func TestFleetShardsAsContainers(t *testing.T) {
 			t.Fatalf("starting shard %d: %v", i, errs[i])
 		}
 	}
-	logs := func() string {
+	logs := func() string { // each shard's output and node states
 		var b strings.Builder
 		for i, c := range ctrs {
 			fmt.Fprintf(&b, "--- shard %d/%d\n%s", i, shards, containerLogs(c))
+			body, _ := getText("http://" + metrics[i] + "/metrics")
+			for _, line := range strings.Split(body, "\n") {
+				if strings.HasPrefix(line, "pushlab_fleet_nodes{") && !strings.HasSuffix(line, " 0") {
+					fmt.Fprintln(&b, line)
+				}
+			}
 		}
 		return b.String()
 	}
