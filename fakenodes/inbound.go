@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,10 +119,11 @@ func rem(n int) int {
 	return n % 4
 }
 
-func hmacValid(key, body, sig []byte) bool {
-	m := hmac.New(sha256.New, key)
-	m.Write(body)
-	return hmac.Equal(m.Sum(nil), sig)
+// hmacValid checks sig against mac (keyed and reset) over body.
+func hmacValid(mac hash.Hash, body, sig []byte) bool {
+	mac.Write(body)
+	var sum [sha256.Size]byte
+	return hmac.Equal(mac.Sum(sum[:0]), sig)
 }
 
 // verifier checks rsa2048_sha1 signatures once per distinct message per process: every node

@@ -161,8 +161,14 @@ func (l *loop) drainPending() {
 		p := l.pending
 		l.pending = nil
 		for _, n := range p {
-			n.queued = false
-			n.drainAll()
+			m := n.queued
+			n.queued = 0
+			if m&pendingSub != 0 && n.sub != nil {
+				n.drain(n.sub, true)
+			}
+			if m&pendingDealer != 0 && n.dealer != nil {
+				n.drain(n.dealer, false)
+			}
 		}
 	}
 }
@@ -191,12 +197,20 @@ func (l *loop) markBlocked(n *Node) {
 	}
 }
 
-// markPending queues n to have its sockets drained before the loop next sleeps.
-func (l *loop) markPending(n *Node) {
-	if !n.queued {
-		n.queued = true
+// Sockets of a node to drain before the loop sleeps.
+const (
+	pendingSub uint8 = 1 << iota
+	pendingDealer
+	pendingBoth = pendingSub | pendingDealer
+)
+
+// markPending queues sockets of n (pendingSub, pendingDealer) to be drained before the loop
+// next sleeps: any ZeroMQ call on a socket may have consumed its readiness edge.
+func (l *loop) markPending(n *Node, sockets uint8) {
+	if n.queued == 0 {
 		l.pending = append(l.pending, n)
 	}
+	n.queued |= sockets
 }
 
 // register adds a socket's ZMQ_FD to epoll and returns its token.

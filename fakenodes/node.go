@@ -3,6 +3,7 @@ package fakenodes
 import (
 	"crypto/rsa"
 	"errors"
+	"hash"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -91,7 +92,7 @@ type Node struct {
 	dealerTok       int32
 	subTok          int32
 	dealerFd, subFd int
-	queued          bool
+	queued          uint8 // sockets waiting in the loop's pending list (pendingSub, pendingDealer)
 	blocked         bool
 	outbox          []outgoing
 	seq             int64
@@ -99,6 +100,8 @@ type Node struct {
 	deaf            bool // the receive loop gave up, waiting for a reconfigure
 	silentIters     int
 	connectedAt     time.Time // sockets opened, for Stats.AnswerWait
+	mac             hash.Hash // HMAC-SHA256 keyed with macCfg's session key
+	macCfg          *pushyConfig
 	id              identity
 
 	// heartbeater
@@ -462,7 +465,7 @@ func (n *Node) unavailable(d time.Duration, disconnect bool) {
 			for _, t := range missed { // what the stopped process slept through runs now, late
 				n.fire(t)
 			}
-			n.l.markPending(n)
+			n.l.markPending(n, pendingBoth)
 		})
 	}
 	n.fleetTimer = prev

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
 	"syscall"
 	"time"
 
@@ -87,7 +88,7 @@ func (n *Node) openSockets() error {
 		n.l.schedule(&n.wdTimer, n.watchdogPeriod())
 	}
 	n.updateConnState()
-	n.l.markPending(n)
+	n.l.markPending(n, pendingBoth)
 	return nil
 }
 
@@ -161,15 +162,6 @@ func (n *Node) readable(tok int32) {
 	}
 }
 
-func (n *Node) drainAll() {
-	if n.sub != nil {
-		n.drain(n.sub, true)
-	}
-	if n.dealer != nil {
-		n.drain(n.dealer, false)
-	}
-}
-
 // drain reads a socket while ZMQ_EVENTS says it has input. A frozen or deaf node leaves its
 // input queued, as a stopped process would.
 func (n *Node) drain(s *zmq.Socket, fromSub bool) {
@@ -183,7 +175,11 @@ func (n *Node) drain(s *zmq.Socket, fromSub bool) {
 			return
 		}
 		if i == maxDrain {
-			n.l.markPending(n)
+			if fromSub {
+				n.l.markPending(n, pendingSub)
+			} else {
+				n.l.markPending(n, pendingDealer)
+			}
 			return
 		}
 		parts, err := s.RecvMessageBytes(zmq.DONTWAIT)
@@ -233,7 +229,7 @@ func (n *Node) receive(parts [][]byte, fromSub bool) {
 		}
 		msg = v.msg
 	case wire.HMACSHA256:
-		if !hmacValid(n.cfg.SessionKey, body, sig) {
+		if !hmacValid(n.sessionMAC(), body, sig) {
 			n.reject("bad hmac_sha256 signature", body)
 			return
 		}
@@ -346,13 +342,12 @@ func (n *Node) send(m behaviour.Message) {
 			return
 		}
 	}
-	key := n.cfg.SessionKey
+	mac := n.sessionMAC()
 	if m.BadSignature {
-		key = badKey(key)
+		mac = hmac.New(sha256.New, badKey(n.cfg.SessionKey))
 	}
 	header := n.l.scratch[:0]
 	header = append(header, "Version:2.0;SigningMethod:hmac_sha256;Signature:"...)
-	mac := hmac.New(sha256.New, key)
 	mac.Write(body)
 	var sum [sha256.Size]byte
 	header = base64.StdEncoding.AppendEncode(header, mac.Sum(sum[:0]))
@@ -373,6 +368,16 @@ func (n *Node) send(m behaviour.Message) {
 	}
 }
 
+// sessionMAC is HMAC-SHA256 under the session key of the node's config, reset for a new
+// message (keyed once per config, not per message).
+func (n *Node) sessionMAC() hash.Hash {
+	if n.macCfg != n.cfg {
+		n.mac, n.macCfg = hmac.New(sha256.New, n.cfg.SessionKey), n.cfg
+	}
+	n.mac.Reset()
+	return n.mac
+}
+
 // outgoing is a signed message on its way out.
 type outgoing struct {
 	typ, jobID   string
@@ -391,7 +396,7 @@ func (n *Node) transmit(o *outgoing) error {
 	if o.typ != wire.TypeHeartbeat || n.f.cfg.HeartbeatEvents {
 		n.f.emit(Event{Node: n.name, Kind: EventSent, Type: o.typ, JobID: o.jobID, Body: o.body})
 	}
-	n.l.markPending(n) // the send may have consumed a readiness edge
+	n.l.markPending(n, pendingDealer) // the send may have consumed the DEALER's readiness edge
 	return nil
 }
 
