@@ -54,7 +54,6 @@ func Run(ctx context.Context, o Options) error {
 // recorder follows a shard's stats for its report: nodes by state over time, the peak and
 // the last count of online nodes, when all were first online, and the fleet's warnings.
 type recorder struct {
-	o     Options
 	local bool // all nodes in this process: its CPU use is the fleet's
 
 	mu     sync.Mutex
@@ -68,10 +67,13 @@ type recorder struct {
 func newRecorder(o Options) *recorder {
 	first, count := Range(o.Nodes, o.Shard, o.Shards)
 	fleet := fleetreport.Fleet{Nodes: o.Nodes, Seed: o.Seed, NamePrefix: o.NamePrefix, NameDigits: o.NameDigits}
-	return &recorder{o: o, local: o.WorkerCommand == nil || count <= o.PerProcess, done: make(chan struct{}),
+	r := &recorder{local: o.WorkerCommand == nil || count <= o.PerProcess, done: make(chan struct{}),
 		shard: fleetreport.Shard{Tool: reports.DefaultTool(), Server: o.Server, Org: o.Org, Fleet: fleet,
-			Shard: o.Shard, Shards: o.Shards, First: first, Count: count,
-			FirstNode: fleet.Name(first), LastNode: fleet.Name(first + count - 1), Start: time.Now().UTC()}}
+			Shard: o.Shard, Shards: o.Shards, First: first, Count: count, Start: time.Now().UTC()}}
+	if count > 0 {
+		r.shard.FirstNode, r.shard.LastNode = fleet.Name(first), fleet.Name(first+count-1)
+	}
+	return r
 }
 
 // watch looks at the stats every 250 ms until ctx ends, and diagnoses the fleet every 5 s.
