@@ -151,6 +151,7 @@ func (p *Peer) connect() (*zmq.Socket, error) {
 	}
 	_ = sock.SetLinger(0)
 	_ = sock.SetSndhwm(3)
+	_ = sock.SetSndtimeo(sendTimeout)
 	if p.Config.CurveKey() != "" {
 		if err := sock.ClientAuthCurve(p.Config.CurveKey(), p.pub, p.sec); err != nil {
 			sock.Close()
@@ -219,9 +220,14 @@ func (p *Peer) loop(l *peerLoop) {
 	}
 }
 
+// send blocks the peer's loop at most sendTimeout: with no connected pipe (a refused CURVE
+// handshake) or a full one (SNDHWM), the message is then dropped, as a lost frame would be.
 func (l *peerLoop) send(body []byte) {
 	_, _ = l.sock.SendMessage(wire.SignHMAC(l.p.sessionKey, body), body)
 }
+
+// sendTimeout bounds a send of the peer (ZMQ_SNDTIMEO).
+const sendTimeout = 5 * time.Second
 
 func (p *Peer) heartbeatBody(l *peerLoop) []byte {
 	p.mu.Lock()
