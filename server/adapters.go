@@ -60,6 +60,7 @@ func (a engineAdapter) StartJob(j *store.Job) error {
 func (a engineAdapter) Job(id string) (*store.Job, bool)        { return a.e.Job(id) }
 func (a engineAdapter) NodeState(org, node string) (bool, bool) { return a.e.NodeState(org, node) }
 func (a engineAdapter) Status() (int, []string)                 { return a.e.Status() }
+func (a engineAdapter) Sync()                                   { a.e.Sync() }
 func (a engineAdapter) NodeStates(org string) []api.NodeAvailability {
 	states := a.e.NodeStates(org)
 	out := make([]api.NodeAvailability, len(states))

@@ -71,6 +71,8 @@ type Engine interface {
 	NodeState(org, node string) (online, available bool)
 	NodeStates(org string) []NodeAvailability
 	Status() (nodeFSMs int, jobIDs []string)
+	// Sync returns once every write the engine queued before the call is durable.
+	Sync()
 }
 
 // Feeds serves the SSE feeds once the request is authorized.
@@ -598,6 +600,14 @@ func (a *API) getOutput(w http.ResponseWriter, r *http.Request, req *request) {
 		return
 	}
 	stdout, stderr, err := a.jobs.GetOutput(r.Context(), req.jobID, req.node)
+	if errors.Is(err, store.ErrNotFound) {
+		if _, live := a.eng.Job(req.jobID); live {
+			// The engine may hold the output still on its way to the store: a client that saw
+			// the node finish must read it.
+			a.eng.Sync()
+			stdout, stderr, err = a.jobs.GetOutput(r.Context(), req.jobID, req.node)
+		}
+	}
 	if err != nil {
 		notFound(w)
 		return
