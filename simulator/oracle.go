@@ -451,7 +451,7 @@ func predictNode(cfg oracleConfig, job jobFacts, n nodeInput) nodeVerdict {
 		return v
 	}
 	// In rehab at the start: the server sends no commit (protocol.md §5.3 step 1).
-	inRehab, abortRecent := rehabAt(evs, job.posted, cfg.guard)
+	inRehab, abortRecent := rehabAt(evs, job.id, job.posted, job.created, cfg.guard)
 	if !gotCommit {
 		v.votes[voteUnavailable] = true
 		switch {
@@ -633,16 +633,24 @@ func predictRun(cfg oracleConfig, job jobFacts, n nodeInput, runEv nodeEvent, go
 	return []string{want, "timed_out"}, "the command's duration may exceed the run timeout"
 }
 
-// rehabAt says whether the node was in rehab at t (an abort received and not yet answered,
-// or answered less than guard before t).
-func rehabAt(evs []nodeEvent, t, guard time.Duration) (inRehab, recent bool) {
+// rehabAt says whether the node was in rehab when job was posted at t (an abort received and
+// not yet answered), or may have been by the time the server started the job: an abort
+// answered less than guard before t, or one received after t but before the job's commit and
+// less than a second after the job was created. The server sent that one before it started
+// the job (a ROUTER peer gets its messages in order), for a message of the node's that crossed
+// the POST.
+func rehabAt(evs []nodeEvent, job string, t, created, guard time.Duration) (inRehab, recent bool) {
 	var lastAbort, lastAborted time.Duration = -1, -1
 	for _, e := range evs {
 		if e.t > t {
-			if e.kind == fakenodes.EventReceived && e.typ == "abort" && e.t < t+time.Second {
-				recent = true
+			if e.t > max(t, created)+time.Second || (e.kind == fakenodes.EventReceived && e.typ == "commit" && e.job == job) {
+				break
 			}
-			break
+			if e.kind == fakenodes.EventReceived && e.typ == "abort" {
+				recent = true
+				break
+			}
+			continue
 		}
 		if e.kind == fakenodes.EventReceived && e.typ == "abort" {
 			lastAbort = e.t

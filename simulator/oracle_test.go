@@ -102,6 +102,16 @@ func TestOracleVotes(t *testing.T) {
 		{"ack racing the timeout", prof(&behaviour.AckCommit{Delay: 10 * time.Second}), healthy("10.02 recv commit job1", "20.02 sent ack_commit job1"), "succeeded|unavailable", false},
 		{"no commit", prof(), healthy(), "unavailable", false},
 		{"rehab forever", prof(&behaviour.IgnoreAbort{}), healthy("8 recv abort"), "unavailable", true},
+		// The node nacks another job's run just as this one is posted: the server may have it in
+		// rehab when it starts this job (the abort comes before this job's commit).
+		{"rehab crossing the POST", prof(&behaviour.NackRun{}), healthy("5 recv commit other", "5 job committed other", "5 sent ack_commit other",
+			"10.001 recv run other", "10.001 sent nack_run other", "10.008 recv abort", "10.008 job idle", "10.008 sent aborted other",
+			"10.009 recv commit job1", "10.009 job committed job1", "10.009 sent ack_commit job1", "10.01 recv abort", "10.01 job idle", "10.01 sent aborted job1"),
+			"failed|unavailable", false},
+		// An abort after this job's commit was sent after the job started: it says nothing of
+		// the node at the start.
+		{"abort after the commit", prof(&behaviour.NackRun{}), healthy("10.02 recv commit job1", "10.02 sent ack_commit job1", "10.03 recv abort", "10.03 sent aborted job1"),
+			"failed", true},
 		{"hang", prof(&behaviour.Hang{}), healthy("10.02 recv commit job1", "10.02 sent ack_commit job1", "10.1 recv run job1", "10.1 sent ack_run job1"), "timed_out", true},
 		{"nack run", prof(&behaviour.NackRun{}), healthy("10.02 recv commit job1", "10.02 sent ack_commit job1", "10.1 recv run job1", "10.1 sent nack_run job1"), "failed", true},
 		{"dies running", prof(&behaviour.DieWhileRunning{After: time.Second}), healthy("10.02 recv commit job1", "10.02 sent ack_commit job1", "10.1 recv run job1", "10.1 beh die_while_running", "11.1 state down"), "crashed", true},
