@@ -46,6 +46,7 @@ type configFetcher struct {
 	org         string
 	signVersion string
 	userAgent   string
+	rsa         *rsaSlots // the machine's RSA slots (nil: no limit)
 
 	mu   sync.Mutex
 	keys map[string]*rsa.PublicKey
@@ -78,7 +79,7 @@ func (f *configFetcher) fetch(ctx context.Context, node, clientName string, key 
 	req.Header.Set("X-Chef-Version", chefVersion)
 	req.Header.Set("User-Agent", f.userAgent)
 	signer := chefauth.Signer{UserID: clientName, Key: key, Version: f.signVersion}
-	if err := signer.Sign(req, nil); err != nil {
+	if err := f.rsa.do(func() error { return signer.Sign(req, nil) }); err != nil {
 		return nil, fmt.Errorf("%w: signing: %v", ErrConfig, err)
 	}
 	resp, err := f.client.Do(req)
@@ -124,7 +125,11 @@ func (f *configFetcher) parse(data []byte, key *rsa.PrivateKey) (*pushyConfig, e
 	if err != nil {
 		return nil, fmt.Errorf("session key is not base64: %v", err)
 	}
-	sessionKey, err := rsa.DecryptPKCS1v15(nil, key, enc)
+	var sessionKey []byte
+	err = f.rsa.do(func() (err error) {
+		sessionKey, err = rsa.DecryptPKCS1v15(nil, key, enc)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("decrypting the session key: %v", err)
 	}

@@ -250,7 +250,7 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 	f := &Fleet{cfg: cfg, log: cfg.Log, byName: make(map[string]*Node, cfg.Nodes), verifier: newVerifier(),
 		fetchQ: make(chan fetchRequest, cfg.Nodes+16), runCtx: runCtx, runCancel: cancel, ramped: make(chan struct{}),
 		fetcher: &configFetcher{client: client, base: strings.TrimRight(cfg.Server, "/"), org: cfg.Org,
-			signVersion: cfg.SignVersion, userAgent: "Chef Client/" + chefVersion + " (pushlab fakenodes; " + runtime.GOARCH + "-" + runtime.GOOS + ")"}}
+			signVersion: cfg.SignVersion, rsa: machineRSA(), userAgent: "Chef Client/" + chefVersion + " (pushlab fakenodes; " + runtime.GOARCH + "-" + runtime.GOOS + ")"}}
 	zctx, err := zmq.NewContext()
 	if err != nil {
 		cancel()

@@ -42,6 +42,11 @@ type fleetSpec struct {
 	keyFor   func(string) *rsa.PrivateKey
 	onEvent  func(fakenodes.Event)
 	log      *slog.Logger
+
+	// configWorkers bounds concurrent config requests (0: one per CPU). Worker processes share
+	// the CPUs: a machine with more RSA work in flight than cores starves the server's I/O
+	// threads, and new connections go unanswered past the client's 4 s.
+	configWorkers int
 }
 
 // fleetNode is one node's behaviours.
@@ -97,7 +102,7 @@ func newLocalFleet(spec fleetSpec, firstIndex int) (*localFleet, error) {
 		Server: spec.url, Org: spec.org, Nodes: len(spec.names), FirstIndex: firstIndex,
 		Names: spec.names, Key: spec.key, KeyFor: spec.keyFor,
 		Seed: spec.seed, RampRate: spec.rampRate, OnEvent: spec.onEvent, Log: spec.log,
-		ConfigRetries: 15, ConfigRetryDelay: 2 * time.Second,
+		ConfigRetries: 15, ConfigRetryDelay: 2 * time.Second, ConfigWorkers: spec.configWorkers,
 	}
 	f, err := fakenodes.NewFleet(cfg)
 	if err != nil {

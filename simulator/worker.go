@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,10 @@ type workerSpec struct {
 	RampRate float64           `json:"ramp_rate"`
 	Key      string            `json:"key,omitempty"`  // PEM shared by every node
 	Keys     map[string]string `json:"keys,omitempty"` // PEM per node
+
+	// ConfigWorkers bounds the worker's concurrent config requests (two RSA private-key
+	// operations each): the workers share the machine's CPUs.
+	ConfigWorkers int `json:"config_workers,omitempty"`
 }
 
 type workerGroup struct {
@@ -120,7 +125,7 @@ func newWorkerFleet(ctx context.Context, r *run, spec fleetSpec, perProcess int)
 		first := len(spec.names) * i / n
 		last := len(spec.names) * (i + 1) / n
 		ws := workerSpec{URL: spec.url, Org: spec.org, Seed: spec.seed, First: first, Names: spec.names[first:last],
-			Groups: groups, RampRate: spec.rampRate / float64(n), Key: keyPEM}
+			Groups: groups, RampRate: spec.rampRate / float64(n), Key: keyPEM, ConfigWorkers: max(1, runtime.NumCPU()/n)}
 		for _, pn := range r.sc.Nodes[first:last] {
 			ws.Nodes = append(ws.Nodes, workerNode{Group: gindex[pn.Group], Entries: pn.Entries, Offline: pn.Offline})
 		}
@@ -464,7 +469,7 @@ loop:
 
 // fleetSpec rebuilds the fleet spec of a worker's slice.
 func (ws workerSpec) fleetSpec(onEvent func(fakenodes.Event)) (fleetSpec, error) {
-	spec := fleetSpec{url: ws.URL, org: ws.Org, seed: ws.Seed, rampRate: ws.RampRate, onEvent: onEvent}
+	spec := fleetSpec{url: ws.URL, org: ws.Org, seed: ws.Seed, rampRate: ws.RampRate, configWorkers: ws.ConfigWorkers, onEvent: onEvent}
 	built := make([][]behaviour.Behaviour, len(ws.Groups))
 	for gi, g := range ws.Groups {
 		for _, ref := range g.Behaviours {

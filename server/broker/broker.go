@@ -199,9 +199,13 @@ func newBroker(cfg Config, keys SessionKeys, h Handler, now func() time.Time) (*
 		return nil, err
 	}
 	b.wg.Add(3)
-	go b.ioLoop(s.router, s.zap)
+	go b.ioLoop(s.router)
 	go b.dispatch()
 	go b.heartbeats(s.pub)
+	if s.zap != nil {
+		b.wg.Add(1)
+		go b.zapLoop(s.zap)
+	}
 	log.Debug("broker started", "heartbeat_port", b.heartPort, "command_port", b.cmdPort, "curve", !cfg.CurveDisabled)
 	return b, nil
 }
@@ -281,7 +285,10 @@ func (b *Broker) open() (s sockets, err error) {
 		if s.zap, err = b.ctx.NewSocket(zmq.REP); err != nil {
 			return s, fmt.Errorf("broker: ZAP socket: %w", err)
 		}
-		if err = s.zap.SetLinger(0); err != nil {
+		if err = s.zap.SetLinger(0); err == nil {
+			err = s.zap.SetRcvtimeo(zapPoll) // so that zapLoop notices Close
+		}
+		if err != nil {
 			return s, fmt.Errorf("broker: ZAP options: %w", err)
 		}
 		if err = s.zap.Bind(zapEndpoint); err != nil {
@@ -328,17 +335,12 @@ func (b *Broker) open() (s sockets, err error) {
 	if err = b.watch(b.wakefd); err != nil {
 		return s, err
 	}
-	for _, so := range []*zmq.Socket{s.router, s.zap} {
-		if so == nil {
-			continue
-		}
-		fd, ferr := so.GetFd()
-		if ferr != nil {
-			return s, fmt.Errorf("broker: ZMQ_FD: %w", ferr)
-		}
-		if err = b.watch(fd); err != nil {
-			return s, err
-		}
+	fd, err := s.router.GetFd()
+	if err != nil {
+		return s, fmt.Errorf("broker: ZMQ_FD: %w", err)
+	}
+	if err = b.watch(fd); err != nil {
+		return s, err
 	}
 	return s, nil
 }

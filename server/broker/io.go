@@ -8,29 +8,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Batch sizes of one round of the I/O loop, so no direction starves the others.
-const (
-	recvBatch = 256
-	zapBatch  = 64
-)
+// recvBatch bounds the messages received in one round of the I/O loop, so that sending is not
+// starved.
+const recvBatch = 256
 
 // inMsg is one message received on the ROUTER: its frames, identity first.
 type inMsg [][]byte
 
-// ioLoop owns the ROUTER and ZAP sockets. It sleeps in epoll_wait on their ZMQ_FDs and on the
-// wake-up eventfd, which is cheaper than zmq_poll, and does three things per round: answer ZAP
-// requests, send queued outbound messages, and pass received messages to the dispatcher in
-// batches. ZMQ_FD is edge-like (any operation on a socket may consume its signal), so the loop
-// sleeps only when the last operation on each socket (reading ZMQ_EVENTS, or a receive that
-// failed with EAGAIN) said there is nothing to read.
-func (b *Broker) ioLoop(router, zap *zmq.Socket) {
+// ioLoop owns the ROUTER socket. It sleeps in epoll_wait on its ZMQ_FD and on the wake-up
+// eventfd, which is cheaper than zmq_poll, and does two things per round: send queued outbound
+// messages, and pass received messages to the dispatcher in batches. ZMQ_FD is edge-like (any
+// operation on a socket may consume its signal), so the loop sleeps only when the last
+// operation on the socket (reading ZMQ_EVENTS, or a receive that failed with EAGAIN) said there
+// is nothing to read. ZAP requests have a goroutine of their own (zapLoop): a handshake waits
+// for its answer, so it must never queue behind thousands of commits.
+func (b *Broker) ioLoop(router *zmq.Socket) {
 	defer b.wg.Done()
-	defer func() {
-		router.Close()
-		if zap != nil {
-			zap.Close()
-		}
-	}()
+	defer router.Close()
 	events := make([]unix.EpollEvent, 4)
 	var spare []outMsg
 	var pending []inMsg // a batch the dispatcher had no room for
@@ -42,15 +36,6 @@ func (b *Broker) ioLoop(router, zap *zmq.Socket) {
 		default:
 		}
 		busy := false
-
-		if zap != nil {
-			for i := 0; i < zapBatch && readable(zap); i++ {
-				if err := b.handleZAP(zap); err != nil && !isAgain(err) {
-					b.log.Debug("ZAP: request failed", "err", err)
-				}
-				busy = true
-			}
-		}
 
 		if out := b.takeQueue(spare); len(out) > 0 {
 			for i := range out {

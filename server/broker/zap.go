@@ -43,10 +43,29 @@ func (a *admissions) admitted(k []byte, now time.Time, window time.Duration) boo
 	return ok && now.Sub(at) < window
 }
 
-// handleZAP answers one ZAP request waiting on the REP socket: 200 for an admitted CURVE client
-// key, 400 "No such client" otherwise, as the real server does.
+// zapPoll is how long zapLoop waits for a request before looking whether the broker closed.
+const zapPoll = 100 * time.Millisecond
+
+// zapLoop answers ZAP requests as they come, until the broker closes.
+func (b *Broker) zapLoop(zap *zmq.Socket) {
+	defer b.wg.Done()
+	defer zap.Close()
+	for {
+		select {
+		case <-b.done:
+			return
+		default:
+		}
+		if err := b.handleZAP(zap); err != nil && !isAgain(err) {
+			b.log.Debug("ZAP: request failed", "err", err)
+		}
+	}
+}
+
+// handleZAP waits up to zapPoll for a ZAP request on the REP socket and answers it: 200 for an
+// admitted CURVE client key, 400 "No such client" otherwise, as the real server does.
 func (b *Broker) handleZAP(zap *zmq.Socket) error {
-	req, err := zap.RecvMessageBytes(zmq.DONTWAIT)
+	req, err := zap.RecvMessageBytes(0)
 	if err != nil {
 		return err
 	}
