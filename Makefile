@@ -11,9 +11,9 @@ all: build
 
 # deps installs the system libraries pushlab links against (Debian; run as root).
 deps:
-	@if ! pkg-config --exists libzmq 2>/dev/null; then \
-		echo "installing libzmq3-dev and pkg-config"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzmq3-dev pkg-config >/dev/null; \
+	@if ! pkg-config --exists libzmq libcrypto 2>/dev/null; then \
+		echo "installing libzmq3-dev, libssl-dev and pkg-config"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzmq3-dev libssl-dev pkg-config >/dev/null; \
 	fi
 	@command -v go >/dev/null || { echo "Go 1.26 or newer is needed (https://go.dev/dl)"; exit 1; }
 

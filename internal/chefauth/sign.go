@@ -24,6 +24,7 @@ const TimestampLayout = "2006-01-02T15:04:05Z"
 type Signer struct {
 	UserID           string
 	Key              *rsa.PrivateKey
+	Crypto           crypto.Signer    // signs in Key's place when set (the same key, held elsewhere)
 	Version          string           // "1.0", "1.1" (when empty), "1.3"
 	ServerAPIVersion string           // X-Ops-Server-API-Version; "0" when empty
 	Now              func() time.Time // nil = time.Now
@@ -50,6 +51,10 @@ func (s *Signer) Headers(method, path string, body []byte) (http.Header, error) 
 	if api == "" {
 		api = "0"
 	}
+	var signer crypto.Signer = s.Key
+	if s.Crypto != nil {
+		signer = s.Crypto
+	}
 	ts := now().UTC().Format(TimestampLayout)
 	h := http.Header{}
 	var sig []byte
@@ -60,14 +65,14 @@ func (s *Signer) Headers(method, path string, body []byte) (http.Header, error) 
 		h.Set("X-Ops-Sign", "algorithm=sha1;version="+v)
 		h.Set("X-Ops-Content-Hash", hash)
 		canon := canonicalV1(method, path, hash, ts, s.UserID, v)
-		sig, err = rsa.SignPKCS1v15(rand.Reader, s.Key, crypto.Hash(0), []byte(canon))
+		sig, err = signer.Sign(rand.Reader, []byte(canon), crypto.Hash(0))
 	case "1.3":
 		hash := b64(sha256Sum(body))
 		h.Set("X-Ops-Sign", "algorithm=sha256;version=1.3")
 		h.Set("X-Ops-Content-Hash", hash)
 		canon := canonicalV13(method, path, hash, ts, s.UserID, api)
 		d := sha256.Sum256([]byte(canon))
-		sig, err = rsa.SignPKCS1v15(rand.Reader, s.Key, crypto.SHA256, d[:])
+		sig, err = signer.Sign(rand.Reader, d[:], crypto.SHA256)
 	default:
 		return nil, fmt.Errorf("unsupported signing version %q", v)
 	}
