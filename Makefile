@@ -5,7 +5,7 @@ BIN := bin/pushlab
 PKGS := ./...
 export CGO_ENABLED := 1
 
-.PHONY: all deps test-deps build run server scenarios scenarios-full soak test unit race vet fmt bench fuzz image clean
+.PHONY: all deps test-deps build run server scenarios scenarios-full soak test unit race vet fmt bench bench-9000 fuzz image clean
 
 all: build
 
@@ -74,6 +74,11 @@ fmt:
 # bench: the speed and memory targets (numbers go to docs/benchmarks.md).
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(PKGS)
+
+# bench-9000: the reference server at its scale target, 9,000 simulated nodes and three jobs on
+# all of them (about a minute, the whole machine; run it on a quiet one).
+bench-9000: deps
+	PUSHLAB_BENCH_9000=1 $(GO) test -run '^$$' -bench Job9000 -benchtime 3x -timeout 60m ./fakenodes/fleetrun/
 
 # fuzz: a short run of every fuzz target.
 fuzz: deps

@@ -302,7 +302,8 @@ type Health struct {
 	SendQueueSaturations int64    `json:"send_queue_saturations"`
 	SendQueuePeak        int      `json:"send_queue_peak"`
 	SendQueueCap         int      `json:"send_queue_cap,omitempty"`
-	// CPUPeak and CPUMean are the harness process's CPU use in percent of all cores.
+	// CPUPeak and CPUMean are the simulated fleet's CPU use (its processes, never the server's)
+	// in percent of all cores: the highest one-second reading and the mean.
 	CPUPeak float64 `json:"cpu_peak"`
 	CPUMean float64 `json:"cpu_mean"`
 	// Problems say why the harness cannot be trusted.

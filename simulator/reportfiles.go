@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -221,6 +222,8 @@ func (r *run) health() reports.Health {
 		return reports.Health{}
 	}
 	st := r.fleet.Stats()
+	peak, mean := r.cpu.percent()
 	return reports.Health{Nodes: st.Nodes, HeartbeatsSent: st.HeartbeatTicks, HeartbeatsLate: st.LateTicks,
-		MaxHeartbeatLag: reports.Duration(st.MaxLag), SendQueueSaturations: st.SendFull}
+		MaxHeartbeatLag: reports.Duration(st.MaxLag), SendQueueSaturations: st.SendFull,
+		CPUPeak: math.Round(peak*10) / 10, CPUMean: math.Round(mean*10) / 10}
 }

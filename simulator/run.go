@@ -49,6 +49,7 @@ type run struct {
 	tg       *target
 	api      *pushyclient.Client
 	fleet    nodeFleet
+	cpu      cpuUse // the fleet's CPU use while the timeline runs
 	nodes    map[string]*nodeLog
 	profiles map[string]profile
 	required []string // nodes that must come online before the timeline
@@ -370,7 +371,7 @@ func (r *run) waitFleetOnline(ctx context.Context) error {
 	}
 	r.ui.printf("waiting for %d nodes to come online", len(r.required))
 	t0 := time.Now()
-	startStats, startCPU := r.fleet.Stats(), cpuSeconds()
+	startStats, startCPU := r.fleet.Stats(), r.fleetCPU()
 	deadline := t0.Add(timeout)
 	for {
 		var missing []string
@@ -391,11 +392,7 @@ func (r *run) waitFleetOnline(ctx context.Context) error {
 				c.Evidence = append(c.Evidence, Evidence{Kind: "node", Node: n, Excerpt: "state " + string(r.fleet.State(n))})
 			}
 			// Was the fleet itself too slow to join?
-			used := 0.0
-			if _, local := r.fleet.(*localFleet); local && r.tg.inproc == nil {
-				used = cpuSeconds() - startCPU
-			}
-			for _, w := range fakenodes.Diagnose(startStats, r.fleet.Stats(), time.Since(t0), used, runtime.NumCPU()) {
+			for _, w := range fakenodes.Diagnose(startStats, r.fleet.Stats(), time.Since(t0), r.fleetCPU()-startCPU, runtime.NumCPU()) {
 				r.fleetNote(w)
 			}
 			r.addCheck(c)
@@ -914,7 +911,8 @@ func (r *run) sampleNodes(ctx context.Context) {
 func (r *run) watchFleet(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	prev, prevAt, prevCPU := r.fleet.Stats(), time.Now(), cpuSeconds()
+	prev, prevAt, prevCPU := r.fleet.Stats(), time.Now(), r.fleetCPU()
+	tickCPU, tickAt := prevCPU, prevAt
 	for {
 		select {
 		case <-ctx.Done():
@@ -923,18 +921,19 @@ func (r *run) watchFleet(ctx context.Context) {
 		}
 		s := r.fleet.Stats()
 		r.metrics.Duration("heartbeat_lag", s.MaxLag, Tags{})
-		if !r.timelineStarted.Load() || time.Now().UnixNano() < r.serverBusyUntil.Load() {
+		cpu, now := r.fleetCPU(), time.Now()
+		if r.timelineStarted.Load() {
+			r.cpu.add(cpu-tickCPU, now.Sub(tickAt), runtime.NumCPU())
+		}
+		tickCPU, tickAt = cpu, now
+		if !r.timelineStarted.Load() || now.UnixNano() < r.serverBusyUntil.Load() {
 			// the join (registration, signed config requests) is not what the run measures,
 			// and while the server is down or paused the nodes' queues fill by design
-			prev, prevAt, prevCPU = s, time.Now(), cpuSeconds()
+			prev, prevAt, prevCPU = s, now, cpu
 			continue
 		}
-		if since := time.Since(prevAt); since >= 5*time.Second {
-			cpu, used := cpuSeconds(), 0.0
-			if r.tg.inproc == nil { // with the server in this process, its CPU is not the fleet's
-				used = cpu - prevCPU
-			}
-			for _, w := range fakenodes.Diagnose(prev, s, since, used, runtime.NumCPU()) {
+		if since := now.Sub(prevAt); since >= 5*time.Second {
+			for _, w := range fakenodes.Diagnose(prev, s, since, cpu-prevCPU, runtime.NumCPU()) {
 				if fleetLag(w) {
 					r.addLag(r.hist.At(prevAt), r.hist.Since())
 				}
@@ -943,9 +942,53 @@ func (r *run) watchFleet(ctx context.Context) {
 					r.ui.printf("warning: %s", w)
 				}
 			}
-			prev, prevAt, prevCPU = s, time.Now(), cpu
+			prev, prevAt, prevCPU = s, now, cpu
 		}
 	}
+}
+
+// fleetCPU is the CPU time, in seconds, of the processes that run the nodes: this one unless the
+// reference server runs in it too (then its CPU is not the fleet's, and counts as none), and
+// the fleet's worker processes.
+func (r *run) fleetCPU() float64 {
+	var cpu float64
+	if r.tg.inproc == nil {
+		cpu = cpuSeconds()
+	}
+	if wf, ok := r.fleet.(*workerFleet); ok {
+		cpu += wf.cpuSeconds()
+	}
+	return cpu
+}
+
+// cpuUse is the fleet's CPU use while the timeline runs, second by second, in percent of all
+// cores.
+type cpuUse struct {
+	mu         sync.Mutex
+	peak       float64
+	used, span float64 // CPU-seconds and core-seconds
+}
+
+func (c *cpuUse) add(cpuSeconds float64, elapsed time.Duration, cpus int) {
+	if elapsed <= 0 || cpus <= 0 {
+		return
+	}
+	span := elapsed.Seconds() * float64(cpus)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.peak = max(c.peak, 100*cpuSeconds/span)
+	c.used += cpuSeconds
+	c.span += span
+}
+
+// percent returns the peak and the mean.
+func (c *cpuUse) percent() (peak, mean float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.span > 0 {
+		mean = 100 * c.used / c.span
+	}
+	return c.peak, mean
 }
 
 // watchThresholds stops the timeline when a threshold with abortOnFail is crossed.

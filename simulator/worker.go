@@ -276,6 +276,18 @@ func (wf *workerFleet) Stats() fakenodes.Stats {
 	return total
 }
 
+// cpuSeconds is the CPU time of the worker processes so far (a worker that has exited counts
+// no more).
+func (wf *workerFleet) cpuSeconds() float64 {
+	var total float64
+	for _, p := range wf.procs {
+		if p.cmd.Process != nil {
+			total += procCPUSeconds(p.cmd.Process.Pid)
+		}
+	}
+	return total
+}
+
 func (wf *workerFleet) State(name string) fakenodes.State {
 	wf.mu.Lock()
 	defer wf.mu.Unlock()
