@@ -43,3 +43,16 @@ func TestStatsAdd(t *testing.T) {
 		t.Fatal("Add changed its receiver")
 	}
 }
+
+// A heartbeat turn is late beyond a tenth of the interval, and missed a whole interval late.
+func TestHeartbeatLagCounts(t *testing.T) {
+	f := &Fleet{}
+	n := &Node{f: f, cfg: &pushyConfig{Interval: 100 * time.Millisecond}}
+	for _, lag := range []time.Duration{0, 10 * time.Millisecond, 11 * time.Millisecond, 99 * time.Millisecond, 100 * time.Millisecond, time.Second} {
+		n.noteLag(lag)
+	}
+	st := &f.stats
+	if got := [3]int64{st.ticks.Load(), st.lateTicks.Load(), st.missedTicks.Load()}; got != [3]int64{6, 4, 2} {
+		t.Fatalf("ticks, late, missed = %v, want [6 4 2]", got)
+	}
+}

@@ -74,7 +74,7 @@ type counters struct {
 	outputDropped                                               atomic.Int64
 	configFetches, configErrors, reconfigures, connects         atomic.Int64
 	crashes, restarts, commits, serverOffline, silentChannels   atomic.Int64
-	ticks, lateTicks                                            atomic.Int64
+	ticks, lateTicks, missedTicks                               atomic.Int64
 	answerWait                                                  [6]atomic.Int64
 	answerMax                                                   atomic.Int64
 
@@ -148,6 +148,7 @@ type Stats struct {
 
 	HeartbeatTicks int64         // heartbeat timer turns
 	LateTicks      int64         // turns later than a tenth of the interval
+	MissedTicks    int64         // turns a whole interval late or more: a heartbeat the server had no chance to see in time
 	MaxLag         time.Duration // worst heartbeat timer lateness
 }
 
@@ -170,7 +171,7 @@ func (f *Fleet) Stats() Stats {
 		Restarts: c.restarts.Load(), Commits: c.commits.Load(), ServerOffline: c.serverOffline.Load(),
 		SilentChannels:         c.silentChannels.Load(),
 		HeartbeatVerifications: f.verifier.count.Load(),
-		HeartbeatTicks:         c.ticks.Load(), LateTicks: c.lateTicks.Load(),
+		HeartbeatTicks:         c.ticks.Load(), LateTicks: c.lateTicks.Load(), MissedTicks: c.missedTicks.Load(),
 		AnswerWaitMax: time.Duration(c.answerMax.Load()),
 	}
 	for i := range c.answerWait {
@@ -229,6 +230,7 @@ func (s Stats) Add(o Stats) Stats {
 	out.HeartbeatVerifications += o.HeartbeatVerifications
 	out.HeartbeatTicks += o.HeartbeatTicks
 	out.LateTicks += o.LateTicks
+	out.MissedTicks += o.MissedTicks
 	out.MaxLag = max(s.MaxLag, o.MaxLag)
 	for i := range out.AnswerWait {
 		out.AnswerWait[i] += o.AnswerWait[i]

@@ -516,6 +516,9 @@ func (n *Node) noteLag(lag time.Duration) {
 	n.f.stats.ticks.Add(1)
 	if n.cfg != nil && lag > n.cfg.Interval/10 {
 		n.f.stats.lateTicks.Add(1)
+		if lag >= n.cfg.Interval {
+			n.f.stats.missedTicks.Add(1)
+		}
 	}
 }
 

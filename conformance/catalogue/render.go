@@ -136,8 +136,8 @@ const running = "## Running the suite\n\n" +
 	"(`Options.ServerConfig`), once per process, or against any number of targets with `conformance.Exec` on a compiled suite.\n\n" +
 	"Verdicts: **pass**; **non-strict** — the target follows the other reading of a point where the real server's code and its public " +
 	"docs disagree (protocol.md §11; `--profile pushy-3.0` (default) or `docs`; `--strict` makes it a failure); **fail**, with the " +
-	"protocol.md section in the summary; **inconclusive** — a failure while the harness itself stalled for a heartbeat interval or more " +
-	"(an overloaded machine cannot judge liveness); **skip** — the target cannot play the spec (no superuser key, too few node keys, " +
+	"protocol.md section in the summary; **inconclusive** — a failure while the harness itself stalled for a heartbeat interval or more, " +
+	"or its simulated nodes sent a heartbeat a whole interval late (an overloaded machine cannot judge liveness); **skip** — the target cannot play the spec (no superuser key, too few node keys, " +
 	"not restartable). Exit status of `pushlab conformance`: 0 pass, 1 fail, 2 inconclusive, 4 invalid flags, 5 target not reachable.\n\n"
 
 // writeMutants lists the deliberate faults of the reference server the suite must catch.

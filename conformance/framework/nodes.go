@@ -271,7 +271,11 @@ func (s *Suite) Fleet(clients []NodeKey, plan *behaviour.Plan, seed int64) *fake
 	})
 	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "building a fleet of %d nodes", n)
 	gomega.Expect(f.Start(context.Background())).To(gomega.Succeed())
-	ginkgo.DeferCleanup(func() { gomega.Expect(f.Stop()).To(gomega.Succeed()) })
+	s.fleets.add(f)
+	ginkgo.DeferCleanup(func() {
+		s.fleets.remove(f)
+		gomega.Expect(f.Stop()).To(gomega.Succeed())
+	})
 	ginkgo.DeferCleanup(func() {
 		st := f.Stats()
 		if ginkgo.CurrentSpecReport().Failed() && (st.ServerOffline > 0 || st.MaxLag > s.Timings.Heartbeat) {

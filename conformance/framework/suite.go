@@ -46,6 +46,7 @@ type Suite struct {
 	offlineErr string
 
 	stalls *stallMonitor
+	fleets fleetWatch
 }
 
 var (
