@@ -236,7 +236,9 @@ func (e *Engine) StartJob(j *store.Job) error {
 			return
 		}
 		e.startJob(j.Clone())
-		e.barrier(op{kind: opCall, fn: func() { close(stored) }})
+		// Only this caller waits for the writes: the job's events (the first votes are close
+		// behind) are not held back for them.
+		e.pending = append(e.pending, op{kind: opDurable, fn: func() { close(stored) }})
 		e.forceOut = true
 	}); derr != nil {
 		return derr

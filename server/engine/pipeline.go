@@ -19,6 +19,9 @@ const (
 	opEvent
 	opGone // the job's state machine ended (after its final state was made durable)
 	opCall // flush, then call fn
+	// opDurable calls fn once every write before it is durable, without holding back what
+	// comes after it: a caller waits for its writes while events keep flowing.
+	opDurable
 )
 
 type op struct {
@@ -101,7 +104,7 @@ func (p *pipeline) run() {
 		for i := range batch {
 			o := &batch[i]
 			switch o.kind {
-			case opNodeStatus, opJobStatus, opOutput:
+			case opNodeStatus, opJobStatus, opOutput, opDurable:
 				writes = append(writes, *o)
 			case opEvent:
 				p.sink.JobEvent(o.org, o.jobID, o.ev)
@@ -150,6 +153,7 @@ type writer struct {
 	index   map[nodeRow]int // position in nodes
 	jobs    []op
 	outputs []Output
+	durable []func() // called once this round's writes are made
 }
 
 type nodeRow struct{ job, node string }
@@ -214,11 +218,18 @@ func (w *writer) run() {
 				w.jobs = append(w.jobs, *o)
 			case opOutput:
 				w.outputs = append(w.outputs, o.out)
+			case opDurable:
+				w.durable = append(w.durable, o.fn)
 			case opFlush:
 				marks++
 			}
 		}
 		w.flush()
+		for i, fn := range w.durable {
+			fn()
+			w.durable[i] = nil
+		}
+		w.durable = w.durable[:0]
 		if marks > 0 {
 			w.mu.Lock()
 			w.reached += marks

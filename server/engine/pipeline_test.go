@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -102,5 +103,62 @@ func TestEventsDoNotWaitForTheStoreButJobCompleteDoes(t *testing.T) {
 		if l == "event job_complete(complete)" && (iStatus < 0 || i < iStatus) {
 			t.Errorf("job_complete before the final status: %v", rec.log)
 		}
+	}
+}
+
+// slowJobStore holds job-status writes until released.
+type slowJobStore struct {
+	*recorder
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *slowJobStore) JobStatus(id, status string, at time.Time) error {
+	<-s.release
+	return s.recorder.JobStatus(id, status, at)
+}
+
+func (s *slowJobStore) open() { s.once.Do(func() { close(s.release) }) }
+
+// StartJob returns only once the job's voting status is stored, but the job's events do not
+// wait for that write: the first votes come in while the POST is still being answered.
+func TestStartJobWaitsForItsWritesButItsEventsDoNot(t *testing.T) {
+	rec := newRecorder()
+	st := &slowJobStore{recorder: rec, release: make(chan struct{})}
+	e := New(Config{Clock: NewFakeClock(epoch), HeartbeatInterval: time.Hour}, rec, st, rec)
+	t.Cleanup(e.Close)
+	t.Cleanup(st.open)
+	for _, n := range []string{"A", "B"} {
+		e.NodeMessage(NodeMsg{Org: org, Node: n, Type: MsgHeartbeat, IncarnationID: "inc-" + n})
+		e.NodeMessage(NodeMsg{Org: org, Node: n, Type: MsgAborted, IncarnationID: "inc-" + n})
+	}
+	e.Sync()
+	j := &store.Job{ID: "j1", Org: org, Command: "x", Status: JobNew, RunTimeout: 60, Quorum: 2, Requestor: "alice",
+		Nodes: map[string]string{"A": NodeNew, "B": NodeNew}}
+	started := make(chan error, 1)
+	go func() { started <- e.StartJob(j) }()
+	eventually(t, "the commit sent to A", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return slices.Contains(rec.sent, "A commit j1")
+	})
+	e.NodeMessage(NodeMsg{Org: org, Node: "A", Type: MsgAckCommit, JobID: "j1", IncarnationID: "inc-A"})
+	eventually(t, "quorum_vote(A) while the voting status is being stored", func() bool { return rec.has("quorum_vote(A,success)") })
+	select {
+	case err := <-started:
+		t.Fatalf("StartJob returned (%v) before the job's status was stored", err)
+	default:
+	}
+	st.open()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("StartJob did not return once the status was stored")
+	}
+	if rec.jobSt["j1"] == "" {
+		t.Error("StartJob returned without the job's status stored")
 	}
 }
