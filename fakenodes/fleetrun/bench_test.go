@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -53,7 +54,9 @@ const sseTimeLayout = "2006-01-02 15:04:05.000000Z"
 //     votes, run, 9,000 succeeded, complete), the slowest job;
 //   - sse-p99-ms: for every job-feed event the server emitted while the feed was open, the time
 //     the client read it minus the timestamp the server stamped in it (the engine's clock when it
-//     made the event); events already in the history when the feed opened are left out;
+//     made the event); events already in the history when the feed opened are left out. The
+//     client is a process of its own, as a user's would be (PUSHLAB_BENCH_SSE_INPROCESS=1 reads
+//     the feed in this process instead, competing with the server for its processors);
 //   - sse-node-p99-ms: for quorum_vote and run_complete, the time the client read the event minus
 //     the time the node sent the ack_commit or succeeded that caused it (broker, engine, feed and
 //     HTTP together).
@@ -178,6 +181,15 @@ func BenchmarkJob9000(b *testing.B) {
 		return sum
 	}
 	history := 0
+	feed := func(ctx context.Context, id string) (time.Time, []readEvent, error) { return readFeed(ctx, api, id) }
+	if os.Getenv("PUSHLAB_BENCH_SSE_INPROCESS") == "" {
+		reader, err := startFeedReader(srv.URL(), srv.Org(), "admin", chefauth.EncodePrivateKeyPEM(srv.Admin))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer reader.close()
+		feed = reader.read
+	}
 	if path := os.Getenv("PUSHLAB_BENCH_CPUPROFILE"); path != "" { // the jobs only, not the join
 		f, err := os.Create(path)
 		if err != nil {
@@ -193,7 +205,7 @@ func BenchmarkJob9000(b *testing.B) {
 	}
 	for i := 0; b.Loop(); i++ {
 		server0, fleet0 := processCPU(os.Getpid()), fleetCPUTime()
-		r, err := benchJob(ctx, api, names, eventFiles)
+		r, err := benchJob(ctx, api, feed, names, eventFiles)
 		serverCPU += processCPU(os.Getpid()) - server0
 		fleetCPU += fleetCPUTime() - fleet0
 		if err != nil {
@@ -278,9 +290,146 @@ type readEvent struct {
 	ev sse.Event
 }
 
+// feedReader reads a job's feed until job_complete: when it opened, and each event with the
+// time it was read.
+type feedReader func(ctx context.Context, jobID string) (opened time.Time, evs []readEvent, err error)
+
+// readFeed reads a job's feed in this process.
+func readFeed(ctx context.Context, api *pushyclient.Client, jobID string) (time.Time, []readEvent, error) {
+	feed, err := api.JobFeed(ctx, jobID, "")
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	defer feed.Close()
+	opened := time.Now()
+	var evs []readEvent
+	for {
+		ev, err := feed.Next()
+		at := time.Now()
+		if err != nil {
+			return opened, nil, fmt.Errorf("feed ended after %d events: %v", len(evs), err)
+		}
+		evs = append(evs, readEvent{at, ev})
+		if ev.Name == "job_complete" {
+			return opened, evs, nil
+		}
+	}
+}
+
+// The feed reader process: by default the benchmark reads each job's feed from a process of
+// its own (this test binary re-executed), as a user's client would, so that the reading does
+// not compete with the server for its goroutines' processors. It reads job ids from stdin and
+// answers each with JSON lines: the time the feed opened, each event with the time it was
+// read, then the end.
+
+const feedReaderEnv = "PUSHLAB_BENCH_FEED_READER"
+
+type feedReaderSpec struct {
+	Server, Org, User string
+	Key               []byte
+}
+
+type feedLine struct {
+	Opened int64  `json:"opened,omitempty"`
+	At     int64  `json:"at,omitempty"`
+	Name   string `json:"name,omitempty"`
+	ID     string `json:"id,omitempty"`
+	Data   []byte `json:"data,omitempty"`
+	End    bool   `json:"end,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// runFeedReader is the reader process.
+func runFeedReader(spec string) int {
+	var s feedReaderSpec
+	if err := json.Unmarshal([]byte(spec), &s); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	key, err := chefauth.ParsePrivateKeyPEM(s.Key)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	api := pushyclient.New(s.Server, s.Org, &chefauth.Signer{UserID: s.User, Key: key})
+	in := bufio.NewScanner(os.Stdin)
+	out := bufio.NewWriter(os.Stdout)
+	enc := json.NewEncoder(out)
+	for in.Scan() {
+		opened, evs, err := readFeed(context.Background(), api, strings.TrimSpace(in.Text()))
+		if err != nil {
+			enc.Encode(feedLine{Error: err.Error()})
+		} else {
+			enc.Encode(feedLine{Opened: opened.UnixNano()})
+			for _, e := range evs {
+				enc.Encode(feedLine{At: e.at.UnixNano(), Name: e.ev.Name, ID: e.ev.ID, Data: e.ev.Data})
+			}
+			enc.Encode(feedLine{End: true})
+		}
+		if err := out.Flush(); err != nil {
+			return 1
+		}
+	}
+	return 0
+}
+
+type feedReaderProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	dec   *json.Decoder
+}
+
+func startFeedReader(server, org, user string, key []byte) (*feedReaderProc, error) {
+	spec, _ := json.Marshal(feedReaderSpec{Server: server, Org: org, User: user, Key: key})
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), feedReaderEnv+"="+string(spec))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &feedReaderProc{cmd: cmd, stdin: stdin, dec: json.NewDecoder(bufio.NewReader(stdout))}, nil
+}
+
+func (p *feedReaderProc) read(_ context.Context, jobID string) (time.Time, []readEvent, error) {
+	if _, err := io.WriteString(p.stdin, jobID+"\n"); err != nil {
+		return time.Time{}, nil, fmt.Errorf("feed reader: %v", err)
+	}
+	var opened time.Time
+	var evs []readEvent
+	for {
+		var l feedLine
+		if err := p.dec.Decode(&l); err != nil {
+			return time.Time{}, nil, fmt.Errorf("feed reader: %v", err)
+		}
+		switch {
+		case l.Error != "":
+			return time.Time{}, nil, fmt.Errorf("feed reader: %s", l.Error)
+		case l.End:
+			return opened, evs, nil
+		case l.Opened != 0:
+			opened = time.Unix(0, l.Opened)
+		default:
+			evs = append(evs, readEvent{time.Unix(0, l.At), sse.Event{Name: l.Name, ID: l.ID, Data: l.Data}})
+		}
+	}
+}
+
+func (p *feedReaderProc) close() {
+	p.stdin.Close()
+	_ = p.cmd.Wait()
+}
+
 // benchJob runs one no-op job on every node, reading its feed as it streams, and gathers the
 // nodes' message times from the worker processes.
-func benchJob(ctx context.Context, api *pushyclient.Client, names []string, eventFiles []string) (*jobResult, error) {
+func benchJob(ctx context.Context, api *pushyclient.Client, feed feedReader, names []string, eventFiles []string) (*jobResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	t0 := time.Now()
@@ -289,25 +438,10 @@ func benchJob(ctx context.Context, api *pushyclient.Client, names []string, even
 		return nil, err
 	}
 	posted := time.Now()
-	feed, err := api.JobFeed(ctx, started.ID, "")
+	opened, evs, err := feed(ctx, started.ID)
 	if err != nil {
 		return nil, err
 	}
-	opened := time.Now()
-	var evs []readEvent
-	for {
-		ev, err := feed.Next()
-		at := time.Now()
-		if err != nil {
-			feed.Close()
-			return nil, fmt.Errorf("feed ended after %d events: %v", len(evs), err)
-		}
-		evs = append(evs, readEvent{at, ev})
-		if ev.Name == "job_complete" {
-			break
-		}
-	}
-	feed.Close()
 
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	r := &jobResult{posted: ms(posted.Sub(t0)), job: ms(evs[len(evs)-1].at.Sub(t0))}

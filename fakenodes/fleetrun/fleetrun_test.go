@@ -43,6 +43,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(workerEnv); spec != "" {
 		os.Exit(runTestWorker(spec))
 	}
+	if spec := os.Getenv(feedReaderEnv); spec != "" {
+		os.Exit(runFeedReader(spec))
+	}
 	os.Exit(m.Run())
 }
 
