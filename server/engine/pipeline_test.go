@@ -50,18 +50,8 @@ func (r *recorder) has(event string) bool {
 func TestEventsDoNotWaitForTheStoreButJobCompleteDoes(t *testing.T) {
 	rec := newRecorder()
 	st := &slowStore{recorder: rec, release: make(chan struct{})}
-	e := New(Config{Clock: NewFakeClock(epoch), HeartbeatInterval: time.Hour}, rec, st, rec)
-	t.Cleanup(e.Close)
-	t.Cleanup(st.open)
-	for _, n := range []string{"A", "B"} {
-		e.NodeMessage(NodeMsg{Org: org, Node: n, Type: MsgHeartbeat, IncarnationID: "inc-" + n})
-		e.NodeMessage(NodeMsg{Org: org, Node: n, Type: MsgAborted, IncarnationID: "inc-" + n})
-	}
-	e.Sync() // both idle before the job starts
-	j := &store.Job{ID: "j1", Org: org, Command: "x", Status: JobNew, RunTimeout: 60, Quorum: 2, Requestor: "alice",
-		Nodes: map[string]string{"A": NodeNew, "B": NodeNew}}
-	started := make(chan error, 1)
-	go func() { started <- e.StartJob(j) }()
+	e, started := startTwoNodeJob(t, rec, st)
+	t.Cleanup(st.open) // before e.Close, which waits for the store
 	select {
 	case err := <-started:
 		if err != nil {
@@ -106,6 +96,23 @@ func TestEventsDoNotWaitForTheStoreButJobCompleteDoes(t *testing.T) {
 	}
 }
 
+// startTwoNodeJob starts an engine with nodes A and B idle and, on a goroutine, job j1 on both;
+// StartJob's answer comes on started.
+func startTwoNodeJob(t *testing.T, rec *recorder, p Persister) (e *Engine, started <-chan error) {
+	e = New(Config{Clock: NewFakeClock(epoch), HeartbeatInterval: time.Hour}, rec, p, rec)
+	t.Cleanup(e.Close)
+	for _, n := range []string{"A", "B"} {
+		e.NodeMessage(NodeMsg{Org: org, Node: n, Type: MsgHeartbeat, IncarnationID: "inc-" + n})
+		e.NodeMessage(NodeMsg{Org: org, Node: n, Type: MsgAborted, IncarnationID: "inc-" + n})
+	}
+	e.Sync() // both idle before the job starts
+	j := &store.Job{ID: "j1", Org: org, Command: "x", Status: JobNew, RunTimeout: 60, Quorum: 2, Requestor: "alice",
+		Nodes: map[string]string{"A": NodeNew, "B": NodeNew}}
+	ch := make(chan error, 1)
+	go func() { ch <- e.StartJob(j) }()
+	return e, ch
+}
+
 // slowJobStore holds job-status writes until released.
 type slowJobStore struct {
 	*recorder
@@ -125,18 +132,8 @@ func (s *slowJobStore) open() { s.once.Do(func() { close(s.release) }) }
 func TestStartJobWaitsForItsWritesButItsEventsDoNot(t *testing.T) {
 	rec := newRecorder()
 	st := &slowJobStore{recorder: rec, release: make(chan struct{})}
-	e := New(Config{Clock: NewFakeClock(epoch), HeartbeatInterval: time.Hour}, rec, st, rec)
-	t.Cleanup(e.Close)
-	t.Cleanup(st.open)
-	for _, n := range []string{"A", "B"} {
-		e.NodeMessage(NodeMsg{Org: org, Node: n, Type: MsgHeartbeat, IncarnationID: "inc-" + n})
-		e.NodeMessage(NodeMsg{Org: org, Node: n, Type: MsgAborted, IncarnationID: "inc-" + n})
-	}
-	e.Sync()
-	j := &store.Job{ID: "j1", Org: org, Command: "x", Status: JobNew, RunTimeout: 60, Quorum: 2, Requestor: "alice",
-		Nodes: map[string]string{"A": NodeNew, "B": NodeNew}}
-	started := make(chan error, 1)
-	go func() { started <- e.StartJob(j) }()
+	e, started := startTwoNodeJob(t, rec, st)
+	t.Cleanup(st.open) // before e.Close, which waits for the store
 	eventually(t, "the commit sent to A", func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
