@@ -199,7 +199,7 @@ func TestServerOfflineThenFullReconfigure(t *testing.T) {
 	// the server offline, stops heartbeating and reopens its sockets
 	waitFor(t, 2*time.Second, "offline", func() bool { return n.Status().State == StateOffline })
 	// Let what was in flight when the node went offline arrive (a loaded machine delays it).
-	p.quiet(500 * time.Millisecond)
+	p.settle(200*time.Millisecond, 5*time.Second)
 	if types := p.quiet(300 * time.Millisecond); slices.Contains(types, "heartbeat") {
 		t.Fatalf("heartbeats while offline: %v", types)
 	}
@@ -229,7 +229,8 @@ func TestServerOnlineThreshold(t *testing.T) {
 	n := f.Node("DONKEY")
 	connect(t, p, f)
 	waitFor(t, 2*time.Second, "offline", func() bool { return n.Status().State == StateOffline })
-	p.quiet(100 * time.Millisecond)
+	// Let what was in flight when the node went offline arrive (a loaded machine delays it).
+	p.settle(200*time.Millisecond, 5*time.Second)
 	// online again only after more than online_threshold (2) server heartbeats: the 4th
 	for i := 0; i < 3; i++ {
 		p.heartbeat()
