@@ -217,18 +217,6 @@ func (p *peer) quiet(d time.Duration) []string {
 	return types
 }
 
-// settle lets messages already in flight arrive: it returns once nothing has come for quietFor,
-// and fails the test when that does not happen within limit.
-func (p *peer) settle(quietFor, limit time.Duration) {
-	p.t.Helper()
-	for end := time.Now().Add(limit); time.Now().Before(end); {
-		if p.recv(quietFor) == nil {
-			return
-		}
-	}
-	p.t.Fatalf("messages kept coming for %s", limit)
-}
-
 // send sends a server message to a node identity.
 func (p *peer) send(identity []byte, msg wire.ServerMessage) {
 	p.routerSeq++
