@@ -63,6 +63,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	raiseProcs(log)
 	mutants, _ := mutant.Parse(cfg.Mutants) // checked by Validate
 	if len(mutants) > 0 {
 		log.Warn("starting with deliberate faults (mutants)", "mutants", cfg.Mutants)
