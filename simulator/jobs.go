@@ -15,10 +15,11 @@ import (
 
 // feedEvent is one SSE event of a job feed as the run received it.
 type feedEvent struct {
-	ev   checks.Event
-	data pushyclient.EventData
-	t    time.Duration // received, run time
-	seg  int           // which connection of the feed (from 1)
+	ev       checks.Event
+	data     pushyclient.EventData
+	received time.Time     // off the connection
+	t        time.Duration // received, run time
+	seg      int           // which connection of the feed (from 1)
 }
 
 // poll is a job as one GET /jobs/ID showed it.
@@ -338,8 +339,8 @@ func (j *jobRun) follow(ctx context.Context) {
 				if !ok {
 					break read
 				}
-				now := r.hist.Since()
-				fe := feedEvent{ev: checks.Event{Name: ev.Name, ID: ev.ID, Data: json.RawMessage(ev.Data)}, t: now, seg: seg}
+				fe := feedEvent{ev: checks.Event{Name: ev.Name, ID: ev.ID, Data: json.RawMessage(ev.Data)},
+					received: ev.Received, t: r.hist.At(ev.Received), seg: seg}
 				fe.data, _ = pushyclient.DecodeEvent(ev)
 				j.record(fe)
 				inSeg++
@@ -403,7 +404,9 @@ func (j *jobRun) record(fe feedEvent) {
 	r.metrics.Add("sse_events", 1, tags)
 	r.countEvent(fe.t)
 	if ts, err := time.Parse(checks.SSETimeLayout, fe.data.Timestamp); err == nil {
-		r.metrics.Duration("sse_event_lag", max(0, time.Since(ts)), tags)
+		// measured to when the event came off the connection, not to when this goroutine got to
+		// it: a burst of thousands of events must not make the server look slow
+		r.metrics.Duration("sse_event_lag", max(0, fe.received.Sub(ts)), tags)
 	}
 	switch fe.ev.Name {
 	case "quorum_succeeded":

@@ -1058,7 +1058,7 @@ func (r *run) orgFeed(ctx context.Context) {
 				if !ok {
 					break read
 				}
-				fe := feedEvent{ev: checksEvent(ev.Name, ev.ID, ev.Data), t: r.hist.Since()}
+				fe := feedEvent{ev: checksEvent(ev.Name, ev.ID, ev.Data), received: ev.Received, t: r.hist.At(ev.Received)}
 				fe.data, _ = pushyclient.DecodeEvent(ev)
 				seg = append(seg, fe)
 				lastID = ev.ID

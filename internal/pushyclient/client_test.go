@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pushlab/pushlab/internal/chefauth"
+	"github.com/pushlab/pushlab/internal/sse"
 )
 
 var (
@@ -370,5 +371,46 @@ func TestDoResolvesPathsAndOverridesHeaders(t *testing.T) {
 	}
 	if _, err := (&Client{BaseURL: f.srv.URL}).Do(context.Background(), "GET", "/x", nil, nil); err == nil {
 		t.Fatal("a client without a signer sent a request")
+	}
+}
+
+// Events takes events off the connection while the caller is busy elsewhere, so an event's
+// Received is when it arrived, not when the caller got round to it.
+func TestEventsReadsAheadOfASlowCaller(t *testing.T) {
+	const n = 5000
+	f, c := newFake(t)
+	written := make(chan time.Time, 1)
+	f.handle("GET /organizations/acme/pushy/job_status_feed/"+jobID, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(w, "event: quorum_vote\nid: job-%d\ndata: {\"node\":\"n%d\"}\n\n", i, i)
+		}
+		w.(http.Flusher).Flush()
+		written <- time.Now()
+		<-r.Context().Done()
+	})
+	feed, err := c.JobFeed(context.Background(), jobID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	ch := feed.Events()
+	wrote := <-written
+	// The caller takes nothing until every event has been read off the connection.
+	for deadline := time.Now().Add(5 * time.Second); feed.read.Load() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events read while the caller was busy", feed.read.Load(), n)
+		}
+	}
+	took := time.Now()
+	var last sse.Event
+	for i := 0; i < n; i++ {
+		last = <-ch
+	}
+	if last.ID != fmt.Sprintf("job-%d", n) {
+		t.Fatalf("last event %q", last.ID)
+	}
+	if last.Received.Before(wrote.Add(-time.Second)) || !last.Received.Before(took) {
+		t.Fatalf("last event received at %v: written at %v, taken from %v", last.Received, wrote, took)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pushlab/pushlab/internal/sse"
 )
@@ -20,6 +21,7 @@ type Feed struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
+	read   atomic.Int64 // events Events has taken off the connection
 }
 
 // JobFeed opens GET /pushy/job_status_feed/ID. lastEventID ("" for none) is sent as
@@ -68,18 +70,64 @@ func (f *Feed) Next() (sse.Event, error) {
 }
 
 // Events reads the feed on a goroutine and delivers its events (comments dropped) on the
-// returned channel, which is closed when the feed ends or is closed.
+// returned channel, which is closed when the feed ends or is closed. The reading never waits for
+// the caller: events queue without bound between the two, so a caller busy with a burst does not
+// hold back the stream, and each event's Received is when it came off the connection.
 func (f *Feed) Events() <-chan sse.Event {
 	ch := make(chan sse.Event, 64)
-	go func() {
-		defer close(ch)
+	var (
+		mu     sync.Mutex
+		queue  []sse.Event
+		ended  bool
+		signal = make(chan struct{}, 1)
+	)
+	wake := func() {
+		select {
+		case signal <- struct{}{}:
+		default:
+		}
+	}
+	go func() { // reader
+		defer func() {
+			mu.Lock()
+			ended = true
+			mu.Unlock()
+			wake()
+		}()
 		for {
 			ev, err := f.Next()
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			queue = append(queue, ev)
+			mu.Unlock()
+			f.read.Add(1)
+			wake()
+		}
+	}()
+	go func() { // deliverer
+		defer close(ch)
+		for {
+			mu.Lock()
+			batch, done := queue, ended
+			queue = nil
+			mu.Unlock()
+			for _, ev := range batch {
+				select {
+				case ch <- ev:
+				case <-f.done:
+					return
+				}
+			}
+			if len(batch) > 0 {
+				continue
+			}
+			if done {
+				return
+			}
 			select {
-			case ch <- ev:
+			case <-signal:
 			case <-f.done:
 				return
 			}

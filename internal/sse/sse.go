@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"time"
 )
 
 // Event is one event of a stream, or a comment line (":keepalive") when Comment is set.
@@ -13,6 +14,9 @@ type Event struct {
 	ID      string
 	Data    []byte
 	Comment string
+	// Received is when the reader had the whole event: the moment to measure an event's
+	// latency at, before whatever the caller does with it.
+	Received time.Time
 }
 
 // IsComment reports whether e is a comment line rather than an event.
@@ -50,11 +54,12 @@ func (r *Reader) Next() (Event, error) {
 		case line == "":
 			if pending {
 				ev.Data = bytes.Join(data, []byte("\n"))
+				ev.Received = time.Now()
 				return ev, nil
 			}
 		case strings.HasPrefix(line, ":"):
 			if !pending {
-				return Event{Comment: line[1:]}, nil
+				return Event{Comment: line[1:], Received: time.Now()}, nil
 			}
 		default:
 			field, value, _ := strings.Cut(line, ":")
@@ -76,6 +81,7 @@ func (r *Reader) Next() (Event, error) {
 	}
 	if pending {
 		ev.Data = bytes.Join(data, []byte("\n"))
+		ev.Received = time.Now()
 		return ev, nil
 	}
 	return Event{}, r.err

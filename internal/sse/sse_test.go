@@ -5,12 +5,14 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReader(t *testing.T) {
 	in := ":keepalive\nevent: start\nid: job-1\ndata: {\"a\":1}\n\n\n:keepalive\nevent: job_complete\nid: job-2\ndata: {\"b\":2}"
 	r := NewReader(strings.NewReader(in))
 	var got []Event
+	before := time.Now()
 	for {
 		ev, err := r.Next()
 		if err == io.EOF {
@@ -19,6 +21,10 @@ func TestReader(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if ev.Received.Before(before) || ev.Received.After(time.Now()) {
+			t.Fatalf("event %+v received at %v, read between %v and now", ev, ev.Received, before)
+		}
+		ev.Received = time.Time{}
 		got = append(got, ev)
 	}
 	want := []Event{
