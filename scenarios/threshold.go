@@ -36,7 +36,7 @@ var Metrics = map[string]Metric{
 	"http_req_duration":    {MetricTrend, true, "every REST request, sent to answered"},
 	"http_req_failed":      {MetricRate, false, "share of REST requests that failed or got an unexpected status"},
 	"http_reqs":            {MetricCounter, false, "REST requests sent"},
-	"sse_event_lag":        {MetricTrend, true, "from an SSE event's timestamp to its receipt"},
+	"sse_event_lag":        {MetricTrend, true, "from an SSE event's timestamp to when it came off the connection"},
 	"sse_events":           {MetricCounter, false, "SSE events received"},
 	"node_online_duration": {MetricTrend, true, "from a node's start to the server showing it available"},
 	"heartbeat_lag":        {MetricTrend, true, "how late simulated nodes sent their heartbeats (harness health)"},
