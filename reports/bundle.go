@@ -99,7 +99,7 @@ func (e bundleEntry) open() (io.ReadCloser, error) {
 // writeTo copies the entry to the file p, through a temporary name.
 func (e bundleEntry) writeTo(p string) error {
 	if e.path == "" {
-		return writeFileAtomic(p, e.data)
+		return WriteFileAtomic(p, e.data)
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err

@@ -41,23 +41,32 @@ func Decode(rd io.Reader) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	var r Report
+	if err := DecodeSchema(data, Schema, ErrSchema, "report", &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DecodeSchema decodes the JSON document data into v once its "schema" field says schema; a
+// missing or other schema is errSchema. what names the document in errors ("report").
+func DecodeSchema(data []byte, schema string, errSchema error, what string, v any) error {
 	var head struct {
 		Schema *string `json:"schema"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("decode report: %w", err)
+		return fmt.Errorf("decode %s: %w", what, err)
 	}
 	switch {
 	case head.Schema == nil:
-		return nil, fmt.Errorf("%w: no schema field", ErrSchema)
-	case *head.Schema != Schema:
-		return nil, fmt.Errorf("%w: schema is %q", ErrSchema, *head.Schema)
+		return fmt.Errorf("%w: no schema field", errSchema)
+	case *head.Schema != schema:
+		return fmt.Errorf("%w: schema is %q", errSchema, *head.Schema)
 	}
-	var r Report
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("decode report: %w", err)
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode %s: %w", what, err)
 	}
-	return &r, nil
+	return nil
 }
 
 // Load reads a JSON report from path and checks its schema.
@@ -93,10 +102,12 @@ func (r *Report) Write(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return WriteFileAtomic(path, buf.Bytes())
 }
 
-func writeFileAtomic(path string, data []byte) error {
+// WriteFileAtomic writes data to path (mode 0644, directories made as needed) through a
+// temporary file in the same directory and a rename, so readers never see half a file.
+func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

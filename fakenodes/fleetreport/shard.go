@@ -199,32 +199,7 @@ func (s *Shard) Write(path string) error {
 	if err := enc.Encode(&out); err != nil {
 		return fmt.Errorf("encode shard report: %w", err)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b.Bytes()); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return reports.WriteFileAtomic(path, b.Bytes())
 }
 
 // Decode reads a shard report and checks its schema.
@@ -233,21 +208,9 @@ func Decode(r io.Reader) (*Shard, error) {
 	if err != nil {
 		return nil, err
 	}
-	var head struct {
-		Schema *string `json:"schema"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("decode shard report: %w", err)
-	}
-	switch {
-	case head.Schema == nil:
-		return nil, fmt.Errorf("%w: no schema field", ErrSchema)
-	case *head.Schema != ShardSchema:
-		return nil, fmt.Errorf("%w: schema is %q", ErrSchema, *head.Schema)
-	}
 	var s Shard
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("decode shard report: %w", err)
+	if err := reports.DecodeSchema(data, ShardSchema, ErrSchema, "shard report", &s); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }
