@@ -953,7 +953,7 @@ func (r *run) watchFleet(ctx context.Context) {
 func (r *run) fleetCPU() float64 {
 	var cpu float64
 	if r.tg.inproc == nil {
-		cpu = cpuSeconds()
+		cpu = fakenodes.SelfCPU()
 	}
 	if wf, ok := r.fleet.(*workerFleet); ok {
 		cpu += wf.cpuSeconds()

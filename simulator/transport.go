@@ -7,13 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pushlab/pushlab/simulator/checks"
-	"golang.org/x/sys/unix"
 )
 
 // newTransport is the HTTP transport of the run: many connections to one host (polls and
@@ -96,42 +94,4 @@ func (rec *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func checksEvent(name, id string, data []byte) checks.Event {
 	return checks.Event{Name: name, ID: id, Data: json.RawMessage(data)}
-}
-
-// procCPUSeconds is the CPU time of another process of this machine (user and system, from
-// /proc/PID/stat), or 0 when it cannot be read (the process is gone).
-func procCPUSeconds(pid int) float64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) is in parentheses and may hold spaces: count from after it.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
-	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0
-	}
-	return float64(utime+stime) / clockTicks
-}
-
-// clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on every Linux architecture Go
-// supports.
-const clockTicks = 100
-
-// cpuSeconds is the CPU time of this process.
-func cpuSeconds() float64 {
-	var total float64
-	var ru unix.Rusage
-	if unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
-		total = float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
-	}
-	return total
 }

@@ -282,7 +282,7 @@ func (wf *workerFleet) cpuSeconds() float64 {
 	var total float64
 	for _, p := range wf.procs {
 		if p.cmd.Process != nil {
-			total += procCPUSeconds(p.cmd.Process.Pid)
+			total += fakenodes.ProcessCPU(p.cmd.Process.Pid)
 		}
 	}
 	return total

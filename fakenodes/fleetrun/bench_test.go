@@ -175,7 +175,7 @@ func BenchmarkJob9000(b *testing.B) {
 		var sum float64
 		for _, c := range workerCmds {
 			if c.Process != nil {
-				sum += processCPU(c.Process.Pid)
+				sum += fakenodes.ProcessCPU(c.Process.Pid)
 			}
 		}
 		return sum
@@ -204,9 +204,9 @@ func BenchmarkJob9000(b *testing.B) {
 		}()
 	}
 	for i := 0; b.Loop(); i++ {
-		server0, fleet0 := processCPU(os.Getpid()), fleetCPUTime()
+		server0, fleet0 := fakenodes.ProcessCPU(os.Getpid()), fleetCPUTime()
 		r, err := benchJob(ctx, api, feed, names, eventFiles)
-		serverCPU += processCPU(os.Getpid()) - server0
+		serverCPU += fakenodes.ProcessCPU(os.Getpid()) - server0
 		fleetCPU += fleetCPUTime() - fleet0
 		if err != nil {
 			b.Fatalf("job %d: %v\nfleet: %+v", i, err, fleetStats())
@@ -638,24 +638,6 @@ func listenOverflows() int64 {
 		}
 	}
 	return 0
-}
-
-// processCPU is the CPU time a process has used, in seconds, all its threads included.
-func processCPU(pid int) float64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// the fields after the command name, which is in parentheses: utime and stime are the
-	// 12th and 13th, in clock ticks of 1/100 s
-	_, rest, ok := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100
 }
 
 // openFiles counts this process's open file descriptors.

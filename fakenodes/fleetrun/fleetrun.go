@@ -222,7 +222,7 @@ func sum(m map[string]int64) int64 {
 func watch(ctx context.Context, ui *progress, stats func() fakenodes.Stats, diagnose bool) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	prev, prevAt, prevCPU := stats(), time.Now(), selfCPU()
+	prev, prevAt, prevCPU := stats(), time.Now(), fakenodes.SelfCPU()
 	said := map[string]time.Time{}
 	for {
 		select {
@@ -233,7 +233,7 @@ func watch(ctx context.Context, ui *progress, stats func() fakenodes.Stats, diag
 		s := stats()
 		ui.update(s)
 		if since := time.Since(prevAt); diagnose && since >= 5*time.Second {
-			cpu := selfCPU()
+			cpu := fakenodes.SelfCPU()
 			for _, w := range fakenodes.Diagnose(prev, s, since, cpu-prevCPU, runtime.NumCPU()) {
 				if kind, _, _ := strings.Cut(w, ":"); time.Since(said[kind]) > time.Minute {
 					said[kind] = time.Now()
@@ -243,15 +243,6 @@ func watch(ctx context.Context, ui *progress, stats func() fakenodes.Stats, diag
 			prev, prevAt, prevCPU = s, time.Now(), cpu
 		}
 	}
-}
-
-// selfCPU is the CPU time of this process, in seconds (worker processes watch their own).
-func selfCPU() float64 {
-	var ru unix.Rusage
-	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
 
 // serveMetrics serves /metrics on addr and returns the address it listens on.
@@ -296,7 +287,7 @@ func RunWorker(ctx context.Context, o Options, first, count int, stdin io.Reader
 	enc := json.NewEncoder(out)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	prev, prevAt, prevCPU := f.Stats(), time.Now(), selfCPU()
+	prev, prevAt, prevCPU := f.Stats(), time.Now(), fakenodes.SelfCPU()
 	said := map[string]time.Time{}
 	for ctx.Err() == nil {
 		select {
@@ -309,7 +300,7 @@ func RunWorker(ctx context.Context, o Options, first, count int, stdin io.Reader
 			cancel()
 		}
 		if since := time.Since(prevAt); since >= 5*time.Second {
-			cpu := selfCPU()
+			cpu := fakenodes.SelfCPU()
 			for _, w := range fakenodes.Diagnose(prev, s, since, cpu-prevCPU, runtime.NumCPU()) {
 				if kind, _, _ := strings.Cut(w, ":"); time.Since(said[kind]) > time.Minute {
 					said[kind] = time.Now()

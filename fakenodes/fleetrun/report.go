@@ -85,7 +85,7 @@ func (r *recorder) watch(ctx context.Context, stats func() fakenodes.Stats) {
 		defer close(r.done)
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
-		prev, prevAt, prevCPU := stats(), time.Now(), selfCPU()
+		prev, prevAt, prevCPU := stats(), time.Now(), fakenodes.SelfCPU()
 		r.observe(prevAt, prev, false)
 		for {
 			select {
@@ -98,14 +98,14 @@ func (r *recorder) watch(ctx context.Context, stats func() fakenodes.Stats) {
 			if since := now.Sub(prevAt); since >= 5*time.Second {
 				cpu, cpus := 0.0, 0 // worker processes: their CPU is not this process's
 				if r.local {
-					cpu, cpus = selfCPU()-prevCPU, runtime.NumCPU()
+					cpu, cpus = fakenodes.SelfCPU()-prevCPU, runtime.NumCPU()
 				}
 				for _, w := range fakenodes.Diagnose(prev, s, since, cpu, cpus) {
 					r.mu.Lock()
 					r.shard.Warn(now, w)
 					r.mu.Unlock()
 				}
-				prev, prevAt, prevCPU = s, now, selfCPU()
+				prev, prevAt, prevCPU = s, now, fakenodes.SelfCPU()
 			}
 		}
 	}()
